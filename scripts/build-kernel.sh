@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Builds (once) the Rust-enabled kernel tree for $KERNEL/$KERNEL_FLAVOR and
+# prints its path. The tree lives in the cache under a key made of
+# everything that went into it: the source package, the config fragments,
+# rustc, bindgen and libclang. A tree whose key is unchanged is reused.
+#
+#   build-kernel.sh          build if needed, print the tree
+#   build-kernel.sh --path   print the tree the current inputs map to
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+fragments=("$here/kconfig/batchpoke.config")
+[ "$KERNEL_FLAVOR" = default ] || fragments+=("$here/kconfig/$KERNEL_FLAVOR.config")
+for f in "${fragments[@]}"; do [ -f "$f" ] || die "no config fragment $f for KERNEL_FLAVOR=$KERNEL_FLAVOR"; done
+
+cache_key() {
+	{
+		ls "$BATCHPOKE_CACHE/src/linux-source-$KERNEL"/*.deb 2>/dev/null | xargs -r -n1 basename
+		cat "${fragments[@]}"
+		rustc --version
+		echo "bindgen $BINDGEN_VERSION libclang $LIBCLANG_VERSION"
+		gcc --version | head -n1
+	} | sha256sum | cut -c1-12
+}
+
+tree_path() { echo "$BATCHPOKE_CACHE/kernels/linux-$KERNEL-$KERNEL_FLAVOR-$(cache_key)"; }
+
+if [ "${1:-}" = --path ]; then
+	tree_path
+	exit 0
+fi
+
+"$here/setup-toolchain.sh"
+tarball=$("$here/fetch-kernel-source.sh")
+tree=$(tree_path)
+if [ -f "$tree/.batchpoke-built" ]; then
+	say "kernel $KERNEL ($KERNEL_FLAVOR) is cached: $tree"
+	echo "$tree"
+	exit 0
+fi
+
+kmake() {
+	make -C "$work" -s BINDGEN="$BINDGEN" LIBCLANG_PATH="$(libclang_path)" "$@"
+}
+
+# Built in place (kbuild records absolute paths); the stamp marks completion
+# and an interrupted build is started over.
+work=$tree
+rm -rf "$work"
+trap '[ -f "$work/.batchpoke-built" ] || rm -rf "$work"' EXIT
+mkdir -p "$work"
+say "unpacking $(basename "$tarball") into $work"
+tar -xf "$tarball" -C "$work" --strip-components=1
+
+say "configuring: tinyconfig + ${fragments[*]##*/}"
+kmake tinyconfig >/dev/null
+(cd "$work" && ./scripts/kconfig/merge_config.sh -m -O . .config "${fragments[@]}" >/dev/null)
+kmake olddefconfig >/dev/null
+
+# Kconfig silently drops options whose dependencies are missing: a fragment
+# line that did not survive is a broken build, not a quiet surprise.
+bad=0
+while IFS= read -r line; do
+	case $line in
+	CONFIG_*=*)
+		grep -qxF "$line" "$work/.config" || { say "config fragment line not satisfied: $line (have: $(grep -E "^(# )?${line%%=*}[= ]" "$work/.config" || echo unset))"; bad=1; }
+		;;
+	"# CONFIG_"*" is not set")
+		opt=${line#\# }; opt=${opt%% *}
+		! grep -q "^$opt=" "$work/.config" || { say "config fragment line not satisfied: $line"; bad=1; }
+		;;
+	esac
+done < <(cat "${fragments[@]}")
+((bad == 0)) || die "kernel config for $KERNEL ($KERNEL_FLAVOR) does not satisfy the fragment; see the lines above"
+
+say "building Linux $KERNEL ($KERNEL_FLAVOR) with $(nproc) jobs; this takes 5-20 minutes"
+kmake -j"$(nproc)"
+[ -x "$work/usr/gen_init_cpio" ] || kmake usr/gen_init_cpio
+[ -f "$work/rust/kernel.o" ] || die "the tree built without Rust support"
+touch "$work/.batchpoke-built"
+say "kernel $KERNEL ($KERNEL_FLAVOR) built: $tree"
+echo "$tree"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check.sh KDIR: everything `make check` runs, in order, with one verdict.
+#
+#   1. host unit tests of the pure logic (cargo test)
+#   2. the in-VM selftest (scripts/selftest/batchpoke.sh, KTAP) on 4 vCPUs
+#   3. the VM harness's own self-test: a guest that BUGs or WARNs on purpose
+#      must make the run fail, a clean one must pass
+#
+# Ends with the line `N passed, N failed`; exits non-zero on any failure.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+kdir=${1:?usage: check.sh KDIR}
+cpus=${CHECK_CPUS:-4}
+
+passed=0 failed=0
+failures=()
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAILED: $1"; }
+
+# --- 1. host unit tests -------------------------------------------------------
+say "host unit tests (cargo test)"
+host_log=$(mktemp)
+(cd "$top/rust" && cargo test --quiet 2>&1) | tee "$host_log"
+host_rc=${PIPESTATUS[0]}
+read -r hp hf < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+	END { print p + 0, f + 0 }' "$host_log")
+passed=$((passed + hp)); failed=$((failed + hf))
+while read -r _ name _; do failures+=("host $name"); done < <(grep -E '^test .* FAILED$' "$host_log")
+if ((host_rc != 0 && hf == 0)); then fail "host: cargo test exited $host_rc"; fi
+rm -f "$host_log"
+
+# --- 2. in-VM selftest ----------------------------------------------------------
+say "in-VM selftest on $cpus vCPUs"
+vm_log=$BATCHPOKE_CACHE/logs/selftest.log
+"$here/vm-run.sh" --kdir "$kdir" --cpus "$cpus" --quiet --log "$vm_log" -- './batchpoke.sh'
+vm_rc=$?
+# Guest-script KTAP lines are the unprefixed ones (kernel lines carry a timestamp).
+grep -E '^(KTAP|1\.\.|ok |not ok |# )' "$vm_log" | grep -v '^# totals' || true
+while IFS= read -r line; do
+	case $line in
+	"not ok "*) fail "vm: ${line#not ok }" ;;
+	"ok "*) pass ;;
+	esac
+done < <(grep -E '^(not )?ok [0-9]+ ' "$vm_log")
+if ((vm_rc != 0)) && ! grep -qE '^not ok ' "$vm_log"; then
+	fail "vm: selftest run failed (status $vm_rc, log $vm_log)"
+fi
+
+# --- 3. harness self-test ---------------------------------------------------------
+canary=/lib/batchpoke/batchpoke_canary.ko
+expect_vm() { # NAME EXPECT(pass|fail) LOG-PATTERN GUEST-COMMAND
+	local name=$1 expect=$2 pattern=$3 cmd=$4 log=$BATCHPOKE_CACHE/logs/harness-$1.log rc
+	"$here/vm-run.sh" --kdir "$kdir" --cpus 2 --quiet --log "$log" -- "$cmd" 2>/dev/null
+	rc=$?
+	if [ "$expect" = pass ] && ((rc == 0)); then
+		pass; echo "ok harness_$name"
+	elif [ "$expect" = fail ] && ((rc != 0)) && grep -qE "$pattern" "$log"; then
+		pass; echo "ok harness_$name (guest failure detected as expected)"
+	else
+		fail "harness_$name: expected the run to $expect (status $rc, log $log)"
+	fi
+}
+say "VM harness self-test"
+expect_vm clean_guest_passes pass '' "insmod $canary && rmmod batchpoke_canary"
+expect_vm bug_fails_the_run fail 'kernel BUG at' "insmod $canary crash=1"
+expect_vm warn_fails_the_run fail 'WARNING:' "insmod $canary warn=1"
+expect_vm guest_status_propagates fail 'BATCHPOKE_GUEST_EXIT=3' "exit 3"
+
+echo
+if ((failed)); then
+	echo "failed cases:"
+	printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+((failed == 0))

@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: GPL-2.0
+# Minimal KTAP version 1 producer for batchpoke's guest-side selftests
+# (busybox sh). Source it, call ktap_plan N, then ktap_ok/ktap_fail/ktap_skip
+# per case and ktap_finish at the end.
+
+KTAP_NUM=0
+KTAP_FAILED=0
+
+ktap_plan() { echo "KTAP version 1"; echo "1..$1"; }
+ktap_ok() { KTAP_NUM=$((KTAP_NUM + 1)); echo "ok $KTAP_NUM $1"; }
+ktap_fail() {
+	KTAP_NUM=$((KTAP_NUM + 1)); KTAP_FAILED=$((KTAP_FAILED + 1))
+	echo "not ok $KTAP_NUM $1"
+	[ -n "${2:-}" ] && echo "# $1: $2"
+	return 0
+}
+ktap_skip() { KTAP_NUM=$((KTAP_NUM + 1)); echo "ok $KTAP_NUM $1 # SKIP ${2:-}"; }
+ktap_diag() { echo "# $*"; }
+
+# ktap_check NAME COMMAND...: one case that passes when COMMAND succeeds.
+ktap_check() {
+	name=$1; shift
+	if out=$("$@" 2>&1); then ktap_ok "$name"; else ktap_fail "$name" "$(echo "$out" | tail -n 3 | tr '\n' ' ')"; fi
+}
+
+# Exit status as kselftest expects: 0 all passed, 1 a case failed.
+ktap_finish() {
+	echo "# totals: $((KTAP_NUM - KTAP_FAILED)) passed, $KTAP_FAILED failed"
+	[ "$KTAP_FAILED" = 0 ]
+}
