@@ -8,3 +8,6 @@
 //! `cargo test` exercises them.
 
 pub mod insn;
+pub mod plan;
+pub mod search;
+pub mod site;

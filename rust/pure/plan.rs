@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! From key changes to the exact byte writes of the int3 protocol.
+//!
+//! A transaction becomes a vector of [`Poke`]s sorted by address, with
+//! duplicates merged and overlaps refused ([`prepare`]). [`run_batch`] then
+//! applies the protocol to the whole vector at once:
+//!
+//! 1. [`Phase::Int3`]: an int3 on the first byte of every site, sync;
+//! 2. [`Phase::Tail`]: the new tail bytes of every site whose tail changes,
+//!    sync (skipped when no tail changes);
+//! 3. [`Phase::Head`]: the new first byte of every site, sync.
+//!
+//! While the batch is published, a CPU that traps on one of the int3s is
+//! sent to where the *new* instruction would take it ([`Poke::resume`]), so
+//! every CPU runs either the old or the new instruction, never a mix.
+
+use super::insn::{self, Insn, INSN_SIZE, INT3};
+use super::site::Site;
+
+/// One site's change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Poke {
+    /// Address of the site.
+    pub addr: usize,
+    /// The bytes the site must hold before the change.
+    pub old: Insn,
+    /// The bytes it holds after.
+    pub new: Insn,
+    /// Where a CPU trapping on the site continues: after the new instruction.
+    pub resume: usize,
+}
+
+/// Why a transaction cannot be planned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanError {
+    /// The site's jump target is out of `jmp rel32` range.
+    Unencodable {
+        /// The site.
+        addr: usize,
+    },
+    /// Two changes want different bytes at the same site.
+    Conflict {
+        /// The site.
+        addr: usize,
+    },
+    /// Two sites overlap.
+    Overlap {
+        /// The later of the two sites.
+        addr: usize,
+    },
+    /// A site does not hold the bytes the change expects.
+    Unexpected {
+        /// The site.
+        addr: usize,
+    },
+}
+
+impl Poke {
+    /// The change of `site` from key state `from` to `to`; `Ok(None)` when
+    /// the site's bytes stay the same.
+    pub fn for_site(site: &Site, from: bool, to: bool) -> Result<Option<Poke>, PlanError> {
+        let err = PlanError::Unencodable { addr: site.addr };
+        let old = site.insn(from).ok_or(err)?;
+        let new = site.insn(to).ok_or(err)?;
+        if old == new {
+            return Ok(None);
+        }
+        let resume = insn::resume_address(site.addr, &new).ok_or(err)?;
+        Ok(Some(Poke {
+            addr: site.addr,
+            old,
+            new,
+            resume,
+        }))
+    }
+
+    /// Whether any byte after the first changes.
+    pub fn tail_changes(&self) -> bool {
+        self.old[1..] != self.new[1..]
+    }
+}
+
+/// Sorts `pokes` by address, merges identical duplicates and refuses
+/// conflicting or overlapping ones. Returns how many leading entries of
+/// `pokes` make up the prepared vector.
+pub fn prepare(pokes: &mut [Poke]) -> Result<usize, PlanError> {
+    pokes.sort_unstable_by_key(|p| p.addr);
+    let mut len = 0;
+    for i in 0..pokes.len() {
+        let poke = pokes[i];
+        if len > 0 {
+            let last = pokes[len - 1];
+            if last.addr == poke.addr {
+                if last != poke {
+                    return Err(PlanError::Conflict { addr: poke.addr });
+                }
+                continue;
+            }
+            if last.addr.wrapping_add(INSN_SIZE) > poke.addr {
+                return Err(PlanError::Overlap { addr: poke.addr });
+            }
+        }
+        pokes[len] = poke;
+        len += 1;
+    }
+    Ok(len)
+}
+
+/// Checks that every site holds the bytes its change expects, reading each
+/// site with `read`. Nothing may be written unless this passes.
+pub fn verify(pokes: &[Poke], mut read: impl FnMut(usize) -> Insn) -> Result<(), PlanError> {
+    match pokes.iter().find(|p| read(p.addr) != p.old) {
+        Some(p) => Err(PlanError::Unexpected { addr: p.addr }),
+        None => Ok(()),
+    }
+}
+
+/// The three phases of the int3 protocol, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Guard every site with an int3.
+    Int3,
+    /// Write the new tail bytes.
+    Tail,
+    /// Replace the int3 with the new first byte.
+    Head,
+}
+
+/// The phases in the order they run.
+pub const PHASES: [Phase; 3] = [Phase::Int3, Phase::Tail, Phase::Head];
+
+const INT3_BYTE: [u8; 1] = [INT3];
+
+impl Phase {
+    /// What this phase writes to `poke`'s site: the offset into the site
+    /// and the bytes, or `None`.
+    pub fn write(self, poke: &Poke) -> Option<(usize, &[u8])> {
+        match self {
+            Phase::Int3 => Some((0, &INT3_BYTE)),
+            Phase::Tail if poke.tail_changes() => Some((1, &poke.new[1..])),
+            Phase::Tail => None,
+            Phase::Head => Some((0, &poke.new[..1])),
+        }
+    }
+}
+
+/// What the protocol needs from the machine.
+pub trait Text {
+    /// Makes `pokes` visible to the int3 handler.
+    fn publish(&mut self, pokes: &[Poke]);
+    /// Writes `bytes` at `addr`.
+    fn write(&mut self, addr: usize, bytes: &[u8]);
+    /// Makes every CPU serialize, so that all writes so far are what every
+    /// CPU executes from now on.
+    fn sync(&mut self);
+    /// Withdraws the published vector once no handler can still use it.
+    fn retire(&mut self);
+}
+
+/// Applies the prepared vector `pokes` as one batch. Returns the number of
+/// sync rounds used: 3, or 2 when no tail changes, or 0 for no pokes.
+pub fn run_batch<T: Text>(pokes: &[Poke], text: &mut T) -> usize {
+    if pokes.is_empty() {
+        return 0;
+    }
+    text.publish(pokes);
+    let mut rounds = 0;
+    for phase in PHASES {
+        let mut wrote = false;
+        for poke in pokes {
+            if let Some((offset, bytes)) = phase.write(poke) {
+                text.write(poke.addr.wrapping_add(offset), bytes);
+                wrote = true;
+            }
+        }
+        if wrote {
+            text.sync();
+            rounds += 1;
+        }
+    }
+    text.retire();
+    rounds
+}
+
+/// Applies the prepared vector one site at a time, the way patching worked
+/// before batching: every site is a batch of one.
+pub fn run_serial<T: Text>(pokes: &[Poke], text: &mut T) -> usize {
+    pokes
+        .iter()
+        .map(|poke| run_batch(core::slice::from_ref(poke), text))
+        .sum()
+}

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A branch site: five bytes of text that either fall through or jump.
+
+use super::insn::{self, Insn, INSN_SIZE};
+
+/// One branch site of a key, as its jump-table entry records it.
+///
+/// A site in the *unlikely* form falls through while its key is disabled;
+/// one in the *likely* form falls through while its key is enabled. Either
+/// way the site's branch result is the key's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// Address of the site's first byte.
+    pub addr: usize,
+    /// Where the site jumps to when it holds a jump.
+    pub target: usize,
+    /// `true` for the likely form (jump-table key bit 0).
+    pub likely: bool,
+}
+
+impl Site {
+    /// Whether the site must hold a jump while its key is `enabled`.
+    pub fn jumps(&self, enabled: bool) -> bool {
+        enabled != self.likely
+    }
+
+    /// The instruction the site holds while its key is `enabled`; `None`
+    /// when the target is out of `jmp rel32` range.
+    pub fn insn(&self, enabled: bool) -> Option<Insn> {
+        insn::for_jump(self.addr, self.target, self.jumps(enabled))
+    }
+
+    /// The key state a CPU observes when it runs this site holding `insn`,
+    /// or `None` when `insn` is neither of the site's two instructions.
+    pub fn observed_state(&self, insn: &Insn) -> Option<bool> {
+        [false, true]
+            .into_iter()
+            .find(|&enabled| self.insn(enabled).as_ref() == Some(insn))
+    }
+
+    /// One past the site's last byte.
+    pub fn end(&self) -> usize {
+        self.addr.wrapping_add(INSN_SIZE)
+    }
+}
