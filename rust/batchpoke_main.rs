@@ -5,11 +5,28 @@
 //! Flipping a key rewrites every branch site of that key with the int3
 //! protocol; batchpoke applies each phase of the protocol to all sites of a
 //! transaction at once, so a transaction costs three cross-CPU sync rounds
-//! whatever its size.
+//! whatever its size. See `Documentation/batchpoke.rst`.
+
+use core::pin::Pin;
 
 use kernel::prelude::*;
 
+// Shared with client modules, which use different subsets of it.
+#[allow(unreachable_pub, dead_code)]
+mod batchpoke_api;
+mod demo;
+mod engine;
 mod ffi;
+mod knob;
+// Shared with the host crate (rust/Cargo.toml), whose public API it is.
+#[allow(unreachable_pub, dead_code)]
+mod pure;
+mod registry;
+mod state;
+mod stats;
+
+use ffi::sysfs::{Dir, Group};
+use state::State;
 
 /// The module's version, kept equal to `rust/Cargo.toml`'s by a host test.
 const VERSION: &str = "0.1.0";
@@ -22,21 +39,40 @@ module! {
     license: "GPL",
 }
 
-struct Batchpoke;
+struct Batchpoke {
+    state: Pin<KBox<State>>,
+}
 
 impl kernel::Module for Batchpoke {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        demo::self_check()?;
+        let engine = engine::Engine::new()?;
+        let root = Dir::create(c"batchpoke", None, Group::Root)?;
+        let keys = Dir::create(c"keys", Some(&root), Group::None)?;
+        let state = KBox::pin_init(State::new(engine, root, keys), GFP_KERNEL)?;
+        let this = module.as_ptr().cast::<ffi::bindings::module>();
+        // SAFETY: the demo keys are statics of this module, which stays
+        // loaded until `drop` removes them.
+        if let Err(e) = unsafe { state.register(this, &demo::KEYS) } {
+            state.shutdown();
+            return Err(e);
+        }
+        // SAFETY: `state` lives until `drop`, which shuts down every caller
+        // (sysfs files, keys) before withdrawing and freeing it.
+        unsafe { state::publish(&state) };
         pr_info!(
             "batchpoke {} loaded on Linux {}\n",
             VERSION,
             ffi::kernel_release()
         );
-        Ok(Batchpoke)
+        Ok(Batchpoke { state })
     }
 }
 
 impl Drop for Batchpoke {
     fn drop(&mut self) {
+        self.state.shutdown();
+        state::withdraw();
         pr_info!("batchpoke {} unloaded\n", VERSION);
     }
 }

@@ -35,16 +35,17 @@ allow=(
 	--allowlist-function 'on_each_cpu_cond_mask|cpus_read_lock|cpus_read_unlock'
 	--allowlist-var '__cpu_online_mask'
 	# writable aliases of module text
-	--allowlist-function 'vmalloc_to_page|vmap|vunmap'
-	--allowlist-var 'VM_MAP'
+	--allowlist-function 'vmalloc_to_page|vunmap'
 	# jump labels and modules
-	--allowlist-type 'jump_entry|static_key|module'
+	--allowlist-type 'jump_entry|static_key|module|mod_mem_type'
 	--allowlist-function 'register_module_notifier|unregister_module_notifier'
 	# sysfs
 	--allowlist-function 'kobject_create_and_add|kobject_put|sysfs_create_group|sysfs_remove_group'
+	--allowlist-var 'batchpoke_.*_group'
 	--allowlist-var 'kernel_kobj'
-	# identification
-	--allowlist-var 'init_uts_ns'
+	# symbol lookup and time
+	--allowlist-function 'sprint_symbol|ktime_get'
+	--allowlist-var 'KSYM_SYMBOL_LEN'
 	--allowlist-function 'batchpoke_helper_.*'
 )
 

@@ -8,7 +8,26 @@
 
 #include <linux/types.h>
 
+struct page;
+
 /* The running kernel's release string (utsname()->release). */
 const char *batchpoke_helper_uts_release(void);
+
+/*
+ * One sync round: every online CPU, the caller included, executes a
+ * serializing instruction; returns when all have (text_poke_sync()).
+ */
+void batchpoke_helper_sync_each_cpu(void);
+
+/* A writable kernel mapping of @count pages (vmap with PAGE_KERNEL). */
+void *batchpoke_helper_vmap_writable(struct page **pages, unsigned int count);
+
+/* KSYM_SYMBOL_LEN: the buffer size sprint_symbol() needs. */
+size_t batchpoke_helper_ksym_symbol_len(void);
+
+/* The attribute groups of /sys/kernel/batchpoke and of each key (sysfs_attrs.c). */
+struct attribute_group;
+extern const struct attribute_group batchpoke_root_group;
+extern const struct attribute_group batchpoke_key_group;
 
 #endif

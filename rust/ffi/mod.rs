@@ -20,6 +20,12 @@ pub(crate) mod bindings {
     include!("bindings_generated.rs");
 }
 
+pub(crate) mod int3;
+pub(crate) mod jump_table;
+pub(crate) mod sysfs;
+pub(crate) mod text;
+pub(crate) mod time;
+
 use core::ffi::CStr;
 
 /// The release string of the running kernel, as `uname -r` prints it.

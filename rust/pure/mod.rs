@@ -11,3 +11,4 @@ pub mod insn;
 pub mod plan;
 pub mod search;
 pub mod site;
+pub mod txn;

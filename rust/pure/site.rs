@@ -2,7 +2,7 @@
 
 //! A branch site: five bytes of text that either fall through or jump.
 
-use super::insn::{self, Insn, INSN_SIZE};
+use super::insn::{self, Insn};
 
 /// One branch site of a key, as its jump-table entry records it.
 ///
@@ -37,10 +37,5 @@ impl Site {
         [false, true]
             .into_iter()
             .find(|&enabled| self.insn(enabled).as_ref() == Some(insn))
-    }
-
-    /// One past the site's last byte.
-    pub fn end(&self) -> usize {
-        self.addr.wrapping_add(INSN_SIZE)
     }
 }

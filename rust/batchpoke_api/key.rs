@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A batchpoke key: a named on/off state whose branch sites batchpoke
+//! patches.
+
+use core::cell::UnsafeCell;
+use core::ffi::CStr;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// A static key owned by the module that defines it, flipped by batchpoke.
+///
+/// Define keys with [`define_key!`](crate::define_key) and branch on them
+/// with [`static_branch_unlikely!`](crate::static_branch_unlikely) and
+/// [`static_branch_likely!`](crate::static_branch_likely).
+///
+/// Every site is a real `__jump_table` entry whose key is `raw`, a genuine
+/// `struct static_key`: the module loader sorts the entries and the kernel's
+/// kprobes refuse to probe the sites (`jump_label_text_reserved()`). The
+/// kernel never patches the sites: a key that lives in the module owning
+/// its sites is only linked at load, never updated, and `raw` is never
+/// handed to `static_key_enable()`/`static_key_disable()`. Its count and
+/// type stay zero; the key's state is [`Key::is_enabled`].
+///
+/// The layout is `repr(C)` because batchpoke reads the keys of client
+/// modules, which compile this same definition.
+#[repr(C)]
+pub struct Key {
+    /// The kernel's view of the key, written by `jump_label_add_module()`
+    /// at load. Jump-table entries point here; it must stay first.
+    raw: UnsafeCell<MaybeUninit<kernel::bindings::static_key>>,
+    name: &'static CStr,
+    initially: bool,
+    enabled: AtomicBool,
+}
+
+// SAFETY: `raw` is written only by the kernel's jump-label code while the
+// owning module loads, before any other thread can reach the key; the rest
+// is immutable or atomic.
+unsafe impl Sync for Key {}
+
+impl Key {
+    /// A key named `name` (unique within its module), initially `initially`.
+    ///
+    /// Use [`define_key!`](crate::define_key), which also records the
+    /// initial state where the branch macros can see it at compile time.
+    #[doc(hidden)]
+    pub const fn new(name: &'static CStr, initially: bool) -> Self {
+        Key {
+            raw: UnsafeCell::new(MaybeUninit::zeroed()),
+            name,
+            initially,
+            enabled: AtomicBool::new(initially),
+        }
+    }
+
+    /// The key's name within its module.
+    pub fn name(&self) -> &'static CStr {
+        self.name
+    }
+
+    /// Whether the key is enabled now: the state its sites hold, or are
+    /// being patched to.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    /// The state the key's sites were compiled for.
+    pub fn initially(&self) -> bool {
+        self.initially
+    }
+
+    /// The address jump-table entries record for this key.
+    pub fn raw_address(&self) -> usize {
+        self.raw.get() as usize
+    }
+
+    /// Records the state batchpoke patched the sites to.
+    #[doc(hidden)]
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Release);
+    }
+}
+
+/// Defines a batchpoke key.
+///
+/// ```ignore
+/// define_key!(pub(crate) TRACE_IO: c"trace_io" = false);
+/// ```
+///
+/// defines the static `TRACE_IO` and, in the type namespace, a module of
+/// the same name holding the initial state for the branch macros.
+#[macro_export]
+macro_rules! define_key {
+    ($(#[$meta:meta])* $vis:vis $name:ident : $key_name:literal = $initially:literal) => {
+        $(#[$meta])*
+        $vis static $name: $crate::batchpoke_api::Key =
+            $crate::batchpoke_api::Key::new($key_name, $initially);
+
+        #[doc(hidden)]
+        #[allow(non_snake_case, dead_code)]
+        $vis mod $name {
+            pub(crate) const INITIALLY: bool = $initially;
+        }
+    };
+}

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The batched patching engine: applies a vector of pokes with the int3
+//! protocol while excluding every other text patcher.
+//!
+//! Lock order: the registry mutex, then `cpus_read_lock()`, then
+//! `text_mutex` (the kernel's own order for the last two). Nothing here calls
+//! `static_key_*()` or `register_kprobe()`, which take `text_mutex`
+//! themselves.
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use kernel::prelude::*;
+
+use crate::ffi::int3::Int3Handler;
+use crate::ffi::text::{read_site, CpusReadGuard, KernelText, TextAlias, TextMutex};
+use crate::ffi::time::now_ns;
+use crate::pure::plan::{self, PlanError, Poke};
+use crate::stats::STATS;
+
+/// How a transaction's pokes are applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Strategy {
+    /// All sites in one batch: three sync rounds per transaction.
+    Batch = 0,
+    /// One batch per site, as before batching: three rounds per site.
+    Serial = 1,
+}
+
+impl Strategy {
+    /// The name `strategy` shows and accepts.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Strategy::Batch => "batch",
+            Strategy::Serial => "serial",
+        }
+    }
+
+    /// The strategy called `name`.
+    pub(crate) fn from_name(name: &[u8]) -> Option<Self> {
+        match name {
+            b"batch" => Some(Strategy::Batch),
+            b"serial" => Some(Strategy::Serial),
+            _ => None,
+        }
+    }
+}
+
+/// What applying one transaction did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Applied {
+    /// Sites whose bytes changed.
+    pub(crate) sites: usize,
+    /// Sync rounds (IPI rounds to every online CPU).
+    pub(crate) rounds: usize,
+}
+
+/// The engine: the int3 handler's registration and the text lock.
+pub(crate) struct Engine {
+    text_mutex: TextMutex,
+    strategy: AtomicU8,
+    _int3: Int3Handler,
+}
+
+impl Engine {
+    /// Finds `text_mutex` and registers the int3 handler.
+    pub(crate) fn new() -> Result<Self> {
+        let text_mutex = TextMutex::find()?;
+        let int3 = Int3Handler::register()?;
+        Ok(Engine {
+            text_mutex,
+            strategy: AtomicU8::new(Strategy::Batch as u8),
+            _int3: int3,
+        })
+    }
+
+    /// The strategy transactions use.
+    pub(crate) fn strategy(&self) -> Strategy {
+        match self.strategy.load(Ordering::Relaxed) {
+            1 => Strategy::Serial,
+            _ => Strategy::Batch,
+        }
+    }
+
+    /// Selects the strategy for later transactions.
+    pub(crate) fn set_strategy(&self, strategy: Strategy) {
+        self.strategy.store(strategy as u8, Ordering::Relaxed);
+    }
+
+    /// Applies `pokes` as one transaction: all of them or, on any error,
+    /// none. `pokes` is sorted and de-duplicated in place.
+    ///
+    /// # Safety
+    ///
+    /// Every poke's site must lie in the text of a module that stays loaded
+    /// during the call, and only batchpoke may patch those sites.
+    pub(crate) unsafe fn apply(&self, pokes: &mut [Poke]) -> Result<Applied> {
+        let start = now_ns();
+        let result = self.apply_locked(pokes);
+        match result {
+            Ok(applied) => STATS.transaction(applied.sites, applied.rounds, now_ns().saturating_sub(start)),
+            Err(_) => STATS.refusal(),
+        }
+        result
+    }
+
+    fn apply_locked(&self, pokes: &mut [Poke]) -> Result<Applied> {
+        let len = plan::prepare(pokes).map_err(plan_error)?;
+        let pokes = &pokes[..len];
+        if pokes.is_empty() {
+            return Ok(Applied::default());
+        }
+        let _cpus = CpusReadGuard::lock();
+        let _text = self.text_mutex.lock();
+        // SAFETY: every site is mapped module text (the caller's contract).
+        plan::verify(pokes, |addr| unsafe { read_site(addr) }).map_err(plan_error)?;
+        // SAFETY: as above; the module stays loaded during the call.
+        let alias = unsafe { TextAlias::map(pokes)? };
+        // SAFETY: both locks are held, the sites were verified just above,
+        // and `text` is only driven by run_batch/run_serial on `pokes`.
+        let mut text = unsafe { KernelText::new(&alias) };
+        match self.strategy() {
+            Strategy::Batch => plan::run_batch(pokes, &mut text),
+            Strategy::Serial => plan::run_serial(pokes, &mut text),
+        };
+        Ok(Applied {
+            sites: pokes.len(),
+            rounds: text.rounds(),
+        })
+    }
+}
+
+/// The error code for a plan that cannot be applied.
+fn plan_error(e: PlanError) -> Error {
+    match e {
+        PlanError::Unencodable { addr } => {
+            pr_err!("site {:#x}: jump target out of rel32 range\n", addr);
+            ERANGE
+        }
+        PlanError::Conflict { addr } | PlanError::Overlap { addr } => {
+            pr_err!("site {:#x}: conflicting or overlapping changes\n", addr);
+            EINVAL
+        }
+        PlanError::Unexpected { addr } => {
+            pr_err!(
+                "site {:#x} does not hold the bytes batchpoke left there: someone else patched it; transaction refused, nothing changed\n",
+                addr
+            );
+            EIO
+        }
+    }
+}

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The engine's counters, readable at any time without locks.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of everything the engine did since the module was loaded.
+pub(crate) struct Stats {
+    transactions: AtomicU64,
+    sites_patched: AtomicU64,
+    sync_rounds: AtomicU64,
+    int3_hits: AtomicU64,
+    refused: AtomicU64,
+    last_ns: AtomicU64,
+    max_ns: AtomicU64,
+}
+
+/// The module's counters.
+pub(crate) static STATS: Stats = Stats {
+    transactions: AtomicU64::new(0),
+    sites_patched: AtomicU64::new(0),
+    sync_rounds: AtomicU64::new(0),
+    int3_hits: AtomicU64::new(0),
+    refused: AtomicU64::new(0),
+    last_ns: AtomicU64::new(0),
+    max_ns: AtomicU64::new(0),
+};
+
+/// A copy of the counters at one moment.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) transactions: u64,
+    pub(crate) sites_patched: u64,
+    pub(crate) sync_rounds: u64,
+    pub(crate) int3_hits: u64,
+    pub(crate) refused: u64,
+    pub(crate) last_ns: u64,
+    pub(crate) max_ns: u64,
+}
+
+impl Stats {
+    /// Counts one trap resolved by the int3 handler. On the handler path.
+    #[inline(always)]
+    pub(crate) fn int3_hit(&self) {
+        self.int3_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one applied transaction.
+    pub(crate) fn transaction(&self, sites: usize, rounds: usize, ns: u64) {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.sites_patched.fetch_add(sites as u64, Ordering::Relaxed);
+        self.sync_rounds.fetch_add(rounds as u64, Ordering::Relaxed);
+        self.last_ns.store(ns, Ordering::Relaxed);
+        self.max_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    /// Counts one transaction refused (bad request or unexpected text).
+    pub(crate) fn refusal(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            sites_patched: self.sites_patched.load(Ordering::Relaxed),
+            sync_rounds: self.sync_rounds.load(Ordering::Relaxed),
+            int3_hits: self.int3_hits.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            last_ns: self.last_ns.load(Ordering::Relaxed),
+            max_ns: self.max_ns.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Snapshot {
+    /// The counters as `name value` pairs, in the order `stats` shows them.
+    pub(crate) fn fields(&self) -> [(&'static str, u64); 7] {
+        [
+            ("transactions", self.transactions),
+            ("sites_patched", self.sites_patched),
+            ("sync_rounds", self.sync_rounds),
+            ("int3_hits", self.int3_hits),
+            ("refused", self.refused),
+            ("last_ns", self.last_ns),
+            ("max_ns", self.max_ns),
+        ]
+    }
+}
