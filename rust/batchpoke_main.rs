@@ -11,9 +11,15 @@ use core::pin::Pin;
 
 use kernel::prelude::*;
 
-// Shared with client modules, which use different subsets of it.
+// Shared with client modules, which use different subsets of it; the
+// client side (client.rs) is theirs only.
 #[allow(unreachable_pub, dead_code)]
-mod batchpoke_api;
+#[path = "batchpoke_api"]
+mod batchpoke_api {
+    mod key;
+    mod site;
+    pub use key::{Change, Key, Report, Stats, APPLY_SERIAL};
+}
 mod demo;
 mod engine;
 mod ffi;
@@ -41,6 +47,7 @@ module! {
 
 struct Batchpoke {
     state: Pin<KBox<State>>,
+    _module_notifier: ffi::module_notifier::ModuleNotifier,
 }
 
 impl kernel::Module for Batchpoke {
@@ -60,12 +67,23 @@ impl kernel::Module for Batchpoke {
         // SAFETY: `state` lives until `drop`, which shuts down every caller
         // (sysfs files, keys) before withdrawing and freeing it.
         unsafe { state::publish(&state) };
+        let module_notifier = match ffi::module_notifier::ModuleNotifier::register() {
+            Ok(notifier) => notifier,
+            Err(e) => {
+                state.shutdown();
+                state::withdraw();
+                return Err(e);
+            }
+        };
         pr_info!(
             "batchpoke {} loaded on Linux {}\n",
             VERSION,
             ffi::kernel_release()
         );
-        Ok(Batchpoke { state })
+        Ok(Batchpoke {
+            state,
+            _module_notifier: module_notifier,
+        })
     }
 }
 

@@ -95,9 +95,9 @@ impl Engine {
     ///
     /// Every poke's site must lie in the text of a module that stays loaded
     /// during the call, and only batchpoke may patch those sites.
-    pub(crate) unsafe fn apply(&self, pokes: &mut [Poke]) -> Result<Applied> {
+    pub(crate) unsafe fn apply(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {
         let start = now_ns();
-        let result = self.apply_locked(pokes);
+        let result = self.apply_locked(pokes, strategy);
         match result {
             Ok(applied) => STATS.transaction(applied.sites, applied.rounds, now_ns().saturating_sub(start)),
             Err(_) => STATS.refusal(),
@@ -105,7 +105,7 @@ impl Engine {
         result
     }
 
-    fn apply_locked(&self, pokes: &mut [Poke]) -> Result<Applied> {
+    fn apply_locked(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {
         let len = plan::prepare(pokes).map_err(plan_error)?;
         let pokes = &pokes[..len];
         if pokes.is_empty() {
@@ -120,10 +120,19 @@ impl Engine {
         // SAFETY: both locks are held, the sites were verified just above,
         // and `text` is only driven by run_batch/run_serial on `pokes`.
         let mut text = unsafe { KernelText::new(&alias) };
-        match self.strategy() {
+        match strategy {
             Strategy::Batch => plan::run_batch(pokes, &mut text),
             Strategy::Serial => plan::run_serial(pokes, &mut text),
         };
+        // Every CPU now runs the new bytes; check they are what was meant.
+        for poke in pokes {
+            // SAFETY: as for `verify` above.
+            let now = unsafe { read_site(poke.addr) };
+            if now != poke.new {
+                pr_err!("site {:#x} holds {:02x?} after patching, expected {:02x?}\n", poke.addr, now, poke.new);
+                kernel::warn_on!(true);
+            }
+        }
         Ok(Applied {
             sites: pokes.len(),
             rounds: text.rounds(),

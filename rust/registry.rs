@@ -19,7 +19,7 @@ use kernel::alloc::KVec;
 use kernel::prelude::*;
 
 use crate::batchpoke_api::Key;
-use crate::engine::{Applied, Engine};
+use crate::engine::{Applied, Engine, Strategy};
 use crate::ffi::bindings;
 use crate::ffi::jump_table::ModuleRef;
 use crate::ffi::sysfs::{Dir, Group};
@@ -99,14 +99,14 @@ impl Registry {
         }
     }
 
-    /// The live keys.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = &KeyEntry> {
-        self.entries.iter().filter(|e| !e.dead)
-    }
-
     /// The index of the live key called `name`.
     pub(crate) fn find(&self, name: &[u8]) -> Option<usize> {
         self.entries.iter().position(|e| !e.dead && e.name() == name)
+    }
+
+    /// The index of the live key at address `key`.
+    pub(crate) fn find_key(&self, key: *const Key) -> Option<usize> {
+        self.entries.iter().position(|e| !e.dead && e.key.as_ptr().cast_const() == key)
     }
 
     /// The live key at `index`.
@@ -222,7 +222,7 @@ impl Registry {
     /// Sets each key `changes[i].0` (an index) to state `changes[i].1`, in
     /// one transaction. All or nothing: a repeated key is `EINVAL`, an
     /// unknown one `ENOENT`.
-    pub(crate) fn apply(&self, engine: &Engine, changes: &[(usize, bool)]) -> Result<Applied> {
+    pub(crate) fn apply(&self, engine: &Engine, changes: &[(usize, bool)], strategy: Strategy) -> Result<Applied> {
         let mut pokes = KVec::new();
         for (n, &(index, enable)) in changes.iter().enumerate() {
             if changes[..n].iter().any(|&(other, _)| other == index) {
@@ -239,7 +239,7 @@ impl Registry {
         // SAFETY: every site belongs to a live key, whose owner stays loaded
         // while registered; the registry is borrowed (its mutex held) for
         // the whole call, so no key leaves meanwhile.
-        let applied = unsafe { engine.apply(&mut pokes)? };
+        let applied = unsafe { engine.apply(&mut pokes, strategy)? };
         for &(index, enable) in changes {
             if let Some(entry) = self.get(index) {
                 entry.key().set_enabled(enable);

@@ -9,8 +9,8 @@ use kernel::alloc::KVec;
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Mutex};
 
-use crate::batchpoke_api::Key;
-use crate::engine::{Applied, Engine};
+use crate::batchpoke_api::{Change, Key};
+use crate::engine::{Applied, Engine, Strategy};
 use crate::ffi::bindings;
 use crate::ffi::sysfs::Dir;
 use crate::knob::parse_error;
@@ -92,14 +92,25 @@ impl State {
         if unknown {
             return Err(ENOENT);
         }
-        registry.apply(&self.engine, &changes)
+        registry.apply(&self.engine, &changes, self.engine.strategy())
+    }
+
+    /// Applies `changes` (key address, state) as one transaction.
+    pub(crate) fn apply_changes(&self, changes: &[Change], strategy: Strategy) -> Result<Applied> {
+        let registry = self.registry.lock();
+        let mut indices = KVec::with_capacity(changes.len(), GFP_KERNEL)?;
+        for change in changes {
+            let index = registry.find_key(change.key).ok_or(ENOENT)?;
+            indices.push((index, change.enable), GFP_KERNEL)?;
+        }
+        registry.apply(&self.engine, &indices, strategy)
     }
 
     /// Sets the key called `name`.
     pub(crate) fn set_key(&self, name: &[u8], enable: bool) -> Result<Applied> {
         let registry = self.registry.lock();
         let index = registry.find(name).ok_or(ENOENT)?;
-        registry.apply(&self.engine, &[(index, enable)])
+        registry.apply(&self.engine, &[(index, enable)], self.engine.strategy())
     }
 
     /// Runs `f` on the key called `name`, registry locked.
@@ -109,10 +120,6 @@ impl State {
         registry.get(index).map(f).ok_or(ENOENT)
     }
 
-    /// Runs `f` on the registry, locked.
-    pub(crate) fn with_registry<R>(&self, f: impl FnOnce(&Registry) -> R) -> R {
-        f(&self.registry.lock())
-    }
 }
 
 /// The state, for callbacks that get no context (sysfs, the client API).

@@ -4,6 +4,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::batchpoke_api::Stats as Snapshot;
+
 /// Counters of everything the engine did since the module was loaded.
 pub(crate) struct Stats {
     transactions: AtomicU64,
@@ -25,18 +27,6 @@ pub(crate) static STATS: Stats = Stats {
     last_ns: AtomicU64::new(0),
     max_ns: AtomicU64::new(0),
 };
-
-/// A copy of the counters at one moment.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Snapshot {
-    pub(crate) transactions: u64,
-    pub(crate) sites_patched: u64,
-    pub(crate) sync_rounds: u64,
-    pub(crate) int3_hits: u64,
-    pub(crate) refused: u64,
-    pub(crate) last_ns: u64,
-    pub(crate) max_ns: u64,
-}
 
 impl Stats {
     /// Counts one trap resolved by the int3 handler. On the handler path.
@@ -70,20 +60,5 @@ impl Stats {
             last_ns: self.last_ns.load(Ordering::Relaxed),
             max_ns: self.max_ns.load(Ordering::Relaxed),
         }
-    }
-}
-
-impl Snapshot {
-    /// The counters as `name value` pairs, in the order `stats` shows them.
-    pub(crate) fn fields(&self) -> [(&'static str, u64); 7] {
-        [
-            ("transactions", self.transactions),
-            ("sites_patched", self.sites_patched),
-            ("sync_rounds", self.sync_rounds),
-            ("int3_hits", self.int3_hits),
-            ("refused", self.refused),
-            ("last_ns", self.last_ns),
-            ("max_ns", self.max_ns),
-        ]
     }
 }

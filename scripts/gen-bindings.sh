@@ -39,6 +39,7 @@ allow=(
 	# jump labels and modules
 	--allowlist-type 'jump_entry|static_key|module|mod_mem_type'
 	--allowlist-function 'register_module_notifier|unregister_module_notifier'
+	--allowlist-type 'module_state'
 	# sysfs
 	--allowlist-function 'kobject_create_and_add|kobject_put|sysfs_create_group|sysfs_remove_group'
 	--allowlist-var 'batchpoke_.*_group'

@@ -106,9 +106,15 @@ printf '%s\n' "$guest_cmd" >"$work/guest-cmd"
 if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
 	accel=(-accel kvm -cpu host)
 else
-	accel=(-accel tcg,thread=multi -cpu max)
+	# One host thread for all vCPUs: multi-threaded TCG can run a stale
+	# translation of patched text (seen as int3 oopses in the kernel's own
+	# static-key flips at boot). Round-robin vCPUs still interleave at
+	# translation-block granularity, so sites are still hit mid-patch.
+	accel=(-accel tcg,thread=single -cpu max)
 fi
-cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 $append"
+# tsc=reliable: TCG vCPUs fail the TSC sync check, which would leave
+# jiffies (4 ms) as the clocksource and make every timing meaningless.
+cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 tsc=reliable $append"
 qemu=(qemu-system-x86_64 "${accel[@]}" -m "$mem" -smp "$cpus,sockets=$cpus"
 	-kernel "$bzimage" -initrd "$work/initramfs.cpio.gz" -append "$cmdline"
 	-nographic -no-reboot -nic none)

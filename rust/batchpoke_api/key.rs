@@ -4,7 +4,7 @@
 //! patches.
 
 use core::cell::UnsafeCell;
-use core::ffi::CStr;
+use core::ffi::{c_char, CStr};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -29,14 +29,15 @@ pub struct Key {
     /// The kernel's view of the key, written by `jump_label_add_module()`
     /// at load. Jump-table entries point here; it must stay first.
     raw: UnsafeCell<MaybeUninit<kernel::bindings::static_key>>,
-    name: &'static CStr,
+    /// A `&'static CStr`, kept thin so the layout is C's.
+    name: *const c_char,
     initially: bool,
     enabled: AtomicBool,
 }
 
 // SAFETY: `raw` is written only by the kernel's jump-label code while the
-// owning module loads, before any other thread can reach the key; the rest
-// is immutable or atomic.
+// owning module loads, before any other thread can reach the key; `name`
+// points to an immutable static string; the rest is immutable or atomic.
 unsafe impl Sync for Key {}
 
 impl Key {
@@ -48,7 +49,7 @@ impl Key {
     pub const fn new(name: &'static CStr, initially: bool) -> Self {
         Key {
             raw: UnsafeCell::new(MaybeUninit::zeroed()),
-            name,
+            name: name.as_ptr(),
             initially,
             enabled: AtomicBool::new(initially),
         }
@@ -56,7 +57,8 @@ impl Key {
 
     /// The key's name within its module.
     pub fn name(&self) -> &'static CStr {
-        self.name
+        // SAFETY: `name` came from a `&'static CStr` in `new`.
+        unsafe { CStr::from_ptr(self.name) }
     }
 
     /// Whether the key is enabled now: the state its sites hold, or are
@@ -103,4 +105,71 @@ macro_rules! define_key {
             pub(crate) const INITIALLY: bool = $initially;
         }
     };
+}
+
+/// One key change of a transaction (`struct batchpoke_change`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Change {
+    /// The key, registered by the module that owns it.
+    pub key: *const Key,
+    /// The state to set.
+    pub enable: bool,
+}
+
+impl Change {
+    /// A change of `key` to `enable`.
+    pub fn new(key: &'static Key, enable: bool) -> Self {
+        Change { key, enable }
+    }
+}
+
+/// Apply the transaction one site at a time (three sync rounds per site),
+/// as patching worked before batching; for comparisons.
+pub const APPLY_SERIAL: u32 = 1;
+
+/// What one transaction did (`struct batchpoke_report`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Sites whose bytes changed.
+    pub sites: u64,
+    /// Cross-CPU sync rounds it took.
+    pub rounds: u64,
+}
+
+/// batchpoke's counters since it was loaded (`struct batchpoke_stats`),
+/// as `/sys/kernel/batchpoke/stats` shows them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Transactions applied.
+    pub transactions: u64,
+    /// Sites changed.
+    pub sites_patched: u64,
+    /// Sync rounds run.
+    pub sync_rounds: u64,
+    /// Traps on a site resolved by the int3 handler.
+    pub int3_hits: u64,
+    /// Transactions refused (nothing changed).
+    pub refused: u64,
+    /// Duration of the last transaction, ns.
+    pub last_ns: u64,
+    /// Longest transaction, ns.
+    pub max_ns: u64,
+}
+
+impl Stats {
+    /// The counters as `name value` pairs, in the order `stats` shows them.
+    pub fn fields(&self) -> [(&'static str, u64); 7] {
+        [
+            ("transactions", self.transactions),
+            ("sites_patched", self.sites_patched),
+            ("sync_rounds", self.sync_rounds),
+            ("int3_hits", self.int3_hits),
+            ("refused", self.refused),
+            ("last_ns", self.last_ns),
+            ("max_ns", self.max_ns),
+        ]
+    }
 }

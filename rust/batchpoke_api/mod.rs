@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! batchpoke's client API: keys, branch sites, and (for client modules) the
-//! calls that register keys and flip them.
+//! batchpoke's client API: keys, branch sites, and the calls that register
+//! keys and flip them.
 //!
-//! This directory is compiled into batchpoke itself and into every client
-//! module, each mounting it at its crate root as `batchpoke_api`:
+//! A client module compiles this directory in, mounted at its crate root
+//! (the macros expand to `$crate::batchpoke_api::...`):
 //!
 //! ```ignore
 //! #[path = "<batchpoke>/rust/batchpoke_api/mod.rs"]
 //! mod batchpoke_api;
 //! ```
 //!
-//! The macros expand to `$crate::batchpoke_api::...` paths.
+//! batchpoke itself mounts only `key.rs` and `site.rs`: it implements the
+//! functions `client.rs` calls.
 
+mod client;
 mod key;
 mod site;
 
-pub use key::Key;
+// A client uses some of these, not all.
+#[allow(unused_imports)]
+pub use client::{apply, apply_serial, set, stats, Registration};
+pub use key::{Change, Key, Report, Stats, APPLY_SERIAL};

@@ -159,7 +159,7 @@ struct NokprobeEntry(*const ());
 unsafe impl Sync for NokprobeEntry {}
 
 /// Every function on the int3 path (the rest is inlined into it).
-#[used]
+#[used(compiler)]
 #[link_section = "_kprobe_blacklist"]
 static KPROBE_BLACKLIST: [NokprobeEntry; 1] = [NokprobeEntry(batchpoke_int3_notify as *const ())];
 

@@ -20,8 +20,10 @@ pub(crate) mod bindings {
     include!("bindings_generated.rs");
 }
 
+pub(crate) mod exports;
 pub(crate) mod int3;
 pub(crate) mod jump_table;
+pub(crate) mod module_notifier;
 pub(crate) mod sysfs;
 pub(crate) mod text;
 pub(crate) mod time;

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Test fixtures of batchpoke_test that are C macros or inline functions in
+ * the kernel: per-CPU kthreads, an hrtimer, and writing a site behind
+ * batchpoke's back (the tamper test).
+ */
+#include <linux/cpumask.h>
+#include <linux/delay.h>
+#include <linux/err.h>
+#include <linux/hrtimer.h>
+#include <linux/kprobes.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/vmalloc.h>
+
+#include "fixtures.h"
+
+/*
+ * Starts fn(data) in a kthread bound to each online CPU, up to @max.
+ * Returns how many were started, or a negative error (none left running).
+ */
+int batchpoke_test_start_threads(int (*fn)(void *), void *data, struct task_struct **tasks,
+				 int max)
+{
+	unsigned int cpu;
+	int n = 0;
+
+	for_each_online_cpu(cpu) {
+		struct task_struct *t;
+
+		if (n == max)
+			break;
+		t = kthread_create_on_cpu(fn, data, cpu, "bp_test/%u");
+		if (IS_ERR(t)) {
+			while (n--)
+				kthread_stop(tasks[n]);
+			return PTR_ERR(t);
+		}
+		tasks[n++] = t;
+		wake_up_process(t);
+	}
+	return n;
+}
+
+static struct hrtimer bp_timer;
+static void (*bp_timer_fn)(void *);
+static void *bp_timer_data;
+static ktime_t bp_timer_period;
+
+static enum hrtimer_restart bp_timer_cb(struct hrtimer *t)
+{
+	bp_timer_fn(bp_timer_data);
+	hrtimer_forward_now(t, bp_timer_period);
+	return HRTIMER_RESTART;
+}
+
+/* Runs fn(data) in hard-IRQ context every @period_ns until stopped. */
+void batchpoke_test_hrtimer_start(void (*fn)(void *), void *data, u64 period_ns)
+{
+	bp_timer_fn = fn;
+	bp_timer_data = data;
+	bp_timer_period = ns_to_ktime(period_ns);
+	hrtimer_setup(&bp_timer, bp_timer_cb, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	hrtimer_start(&bp_timer, bp_timer_period, HRTIMER_MODE_REL_HARD);
+}
+
+void batchpoke_test_hrtimer_stop(void)
+{
+	hrtimer_cancel(&bp_timer);
+}
+
+/*
+ * Writes one byte of this module's text through a private alias, the way
+ * something patching text behind batchpoke's back would.
+ */
+int batchpoke_test_write_text(unsigned long addr, u8 byte)
+{
+	struct page *page = vmalloc_to_page((void *)addr);
+	u8 *alias;
+
+	if (!page)
+		return -EFAULT;
+	alias = vmap(&page, 1, VM_MAP, PAGE_KERNEL);
+	if (!alias)
+		return -ENOMEM;
+	WRITE_ONCE(alias[offset_in_page(addr)], byte);
+	vunmap(alias);
+	return 0;
+}
+
+/*
+ * register_kprobe() on @sym (if non-NULL) or @addr; unregisters a probe
+ * that was accepted. Returns register_kprobe()'s result.
+ */
+int batchpoke_test_try_kprobe(const char *sym, unsigned long addr)
+{
+	struct kprobe kp = {};
+	int ret;
+
+	if (sym)
+		kp.symbol_name = sym;
+	else
+		kp.addr = (kprobe_opcode_t *)addr;
+	ret = register_kprobe(&kp);
+	if (ret == 0)
+		unregister_kprobe(&kp);
+	return ret;
+}
+
+/* A short sleep for the reader kthreads. */
+void batchpoke_test_nap(void)
+{
+	usleep_range(20, 50);
+}

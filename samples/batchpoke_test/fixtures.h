@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Test fixtures of batchpoke_test (fixtures.c), called from test_main.rs. */
+#ifndef BATCHPOKE_TEST_FIXTURES_H
+#define BATCHPOKE_TEST_FIXTURES_H
+
+#include <linux/types.h>
+
+struct task_struct;
+
+int batchpoke_test_start_threads(int (*fn)(void *), void *data, struct task_struct **tasks,
+				 int max);
+void batchpoke_test_hrtimer_start(void (*fn)(void *), void *data, u64 period_ns);
+void batchpoke_test_hrtimer_stop(void);
+int batchpoke_test_write_text(unsigned long addr, u8 byte);
+int batchpoke_test_try_kprobe(const char *sym, unsigned long addr);
+void batchpoke_test_nap(void);
+
+#endif
