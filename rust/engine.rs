@@ -97,12 +97,9 @@ impl Engine {
     /// during the call, and only batchpoke may patch those sites.
     pub(crate) unsafe fn apply(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {
         let start = now_ns();
-        let result = self.apply_locked(pokes, strategy);
-        match result {
-            Ok(applied) => STATS.transaction(applied.sites, applied.rounds, now_ns().saturating_sub(start)),
-            Err(_) => STATS.refusal(),
-        }
-        result
+        let applied = self.apply_locked(pokes, strategy)?;
+        STATS.transaction(applied.sites, applied.rounds, now_ns().saturating_sub(start));
+        Ok(applied)
     }
 
     fn apply_locked(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {

@@ -10,7 +10,7 @@ use kernel::prelude::*;
 use crate::engine::Strategy;
 use crate::ffi::sysfs::ShowBuf;
 use crate::pure::txn::{self, ParseError};
-use crate::state::with_state;
+use crate::state::{counted, with_state};
 use crate::stats::STATS;
 
 fn fmt_err(_: core::fmt::Error) -> Error {
@@ -62,7 +62,7 @@ pub(crate) fn show_enabled(name: &[u8], out: &mut ShowBuf<'_>) -> Result {
 
 /// `keys/<name>/enabled` write: a boolean.
 pub(crate) fn store_enabled(name: &[u8], input: &[u8]) -> Result {
-    let enable = txn::parse_bool_request(input).map_err(parse_error)?;
+    let enable = counted(txn::parse_bool_request(input).map_err(parse_error))?;
     with_state(|state| state.set_key(name, enable).map(|_| ()))
 }
 

@@ -16,6 +16,7 @@ use crate::ffi::sysfs::Dir;
 use crate::knob::parse_error;
 use crate::pure::txn;
 use crate::registry::{KeyEntry, Registry};
+use crate::stats::STATS;
 
 /// Everything batchpoke runs on.
 #[pin_data]
@@ -78,6 +79,10 @@ impl State {
 
     /// Applies a `name=value ...` request as one transaction.
     pub(crate) fn transaction(&self, request: &[u8]) -> Result<Applied> {
+        counted(self.parse_and_apply(request))
+    }
+
+    fn parse_and_apply(&self, request: &[u8]) -> Result<Applied> {
         let registry = self.registry.lock();
         let mut changes = KVec::new();
         let mut unknown = false;
@@ -97,6 +102,10 @@ impl State {
 
     /// Applies `changes` (key address, state) as one transaction.
     pub(crate) fn apply_changes(&self, changes: &[Change], strategy: Strategy) -> Result<Applied> {
+        counted(self.apply_changes_locked(changes, strategy))
+    }
+
+    fn apply_changes_locked(&self, changes: &[Change], strategy: Strategy) -> Result<Applied> {
         let registry = self.registry.lock();
         let mut indices = KVec::with_capacity(changes.len(), GFP_KERNEL)?;
         for change in changes {
@@ -109,8 +118,8 @@ impl State {
     /// Sets the key called `name`.
     pub(crate) fn set_key(&self, name: &[u8], enable: bool) -> Result<Applied> {
         let registry = self.registry.lock();
-        let index = registry.find(name).ok_or(ENOENT)?;
-        registry.apply(&self.engine, &[(index, enable)], self.engine.strategy())
+        let index = registry.find(name).ok_or(ENOENT);
+        counted(index.and_then(|index| registry.apply(&self.engine, &[(index, enable)], self.engine.strategy())))
     }
 
     /// Runs `f` on the key called `name`, registry locked.
@@ -120,6 +129,14 @@ impl State {
         registry.get(index).map(f).ok_or(ENOENT)
     }
 
+}
+
+/// Counts a refused request.
+pub(crate) fn counted<T>(result: Result<T>) -> Result<T> {
+    if result.is_err() {
+        STATS.refusal();
+    }
+    result
 }
 
 /// The state, for callbacks that get no context (sysfs, the client API).

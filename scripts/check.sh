@@ -38,15 +38,19 @@ say "in-VM selftest on $cpus vCPUs"
 vm_log=$BATCHPOKE_CACHE/logs/selftest.log
 "$here/vm-run.sh" --kdir "$kdir" --cpus "$cpus" --quiet --log "$vm_log" -- './batchpoke.sh'
 vm_rc=$?
-# Guest-script KTAP lines are the unprefixed ones (kernel lines carry a timestamp).
-grep -E '^(KTAP|1\.\.|ok |not ok |# )' "$vm_log" | grep -v '^# totals' || true
+# Guest-script KTAP lines are the unprefixed ones (kernel lines carry a
+# timestamp); subtests are indented. Every result line counts: the nested
+# cases of batchpoke_test and the subtest's own line.
+ktap='^ *(KTAP|1\.\.|ok |not ok |# )'
+grep -E "$ktap" "$vm_log" | grep -v '^# totals' || true
 while IFS= read -r line; do
+	line=${line#"${line%%[! ]*}"}
 	case $line in
 	"not ok "*) fail "vm: ${line#not ok }" ;;
 	"ok "*) pass ;;
 	esac
-done < <(grep -E '^(not )?ok [0-9]+ ' "$vm_log")
-if ((vm_rc != 0)) && ! grep -qE '^not ok ' "$vm_log"; then
+done < <(grep -E '^ *(not )?ok [0-9]+ ' "$vm_log")
+if ((vm_rc != 0)) && ! grep -qE '^ *not ok ' "$vm_log"; then
 	fail "vm: selftest run failed (status $vm_rc, log $vm_log)"
 fi
 

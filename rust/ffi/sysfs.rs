@@ -107,10 +107,18 @@ unsafe fn show(buf: *mut c_char, f: impl FnOnce(&mut ShowBuf<'_>) -> Result) -> 
 
 /// Runs a store callback on the `count` bytes sysfs passes.
 ///
+/// sysfs hands `store` at most a page and silently truncates longer
+/// writes, so a request that fills the page may have been cut: requests
+/// must be shorter than a page, and longer ones fail with `E2BIG`.
+///
 /// # Safety
 ///
 /// `buf` points to `count` readable bytes, as sysfs passes to `store`.
 unsafe fn store(buf: *const c_char, count: usize, f: impl FnOnce(&[u8]) -> Result) -> isize {
+    if count >= PAGE_SIZE {
+        crate::stats::STATS.refusal();
+        return E2BIG.to_errno() as isize;
+    }
     // SAFETY: caller's contract.
     let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
     match f(input) {

@@ -5,19 +5,72 @@
 # cases pass, 1 when one fails, 4 (skip) when not root or the modules are
 # missing. Runs inside the VM (make check) or on any machine with the
 # modules built: MODDIR=<dir with the .ko files> ./batchpoke.sh
+#
+# It loads batchpoke, runs the in-kernel test module (batchpoke_test, whose
+# KTAP cases are folded in here), exercises /sys/kernel/batchpoke (flips,
+# transactions, every kind of bad input), compares the CAL line of
+# /proc/interrupts with the sync-round counter, loads and unloads the demo
+# client, unloads everything and checks the kernel log.
 MODDIR=${MODDIR:-/lib/batchpoke}
 here=$(dirname "$0")
 . "$here/ktap.sh"
 
+SYS=/sys/kernel/batchpoke
+KEYS=$SYS/keys
+
 if [ "$(id -u)" != 0 ]; then echo "# batchpoke selftest: must be root"; exit 4; fi
-if [ ! -f "$MODDIR/batchpoke.ko" ]; then echo "# batchpoke selftest: $MODDIR/batchpoke.ko missing"; exit 4; fi
+for m in batchpoke batchpoke_test batchpoke_demo; do
+	if [ ! -f "$MODDIR/$m.ko" ]; then echo "# batchpoke selftest: $MODDIR/$m.ko missing"; exit 4; fi
+done
 if grep -q '^batchpoke ' /proc/modules; then echo "# batchpoke is already loaded; unload it first"; exit 4; fi
 
-ktap_plan 6
-
+# --- helpers -------------------------------------------------------------------
+stat_of() { sed -n "s/^$1 //p" "$SYS/stats"; }
 online=$(grep -c ^processor /proc/cpuinfo)
-if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail "smp_cpus_online" "only $online CPU"; fi
+# Function-call IPIs received by all CPUs so far.
+cal_total() { awk '/CAL:/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts; }
+# Everything a refused request must leave alone.
+snapshot() {
+	for k in "$KEYS"/*; do printf '%s=%s ' "${k##*/}" "$(cat "$k/enabled")"; done
+	printf 'sites_patched=%s sync_rounds=%s' "$(stat_of sites_patched)" "$(stat_of sync_rounds)"
+}
+# The errno name of a failed write, from the shell's message.
+errno_of() {
+	case $1 in
+	*"Invalid argument"*) echo EINVAL ;;
+	*"No such file or directory"*) echo ENOENT ;;
+	*"Argument list too long"*) echo E2BIG ;;
+	*"Permission denied"*) echo EACCES ;;
+	*"Input/output error"*) echo EIO ;;
+	"") echo OK ;;
+	*) echo "other($1)" ;;
+	esac
+}
+# expect_refused NAME ERRNO FILE DATA: writing DATA (printf format) to FILE
+# fails with ERRNO and changes nothing.
+expect_refused() {
+	name=$1 want=$2 file=$3 data=$4
+	before=$(snapshot)
+	# dd: one write() of the whole request, and a message on failure
+	# (the shell's printf ignores write errors).
+	err=$(printf "$data" | dd of="$file" bs=65536 2>&1 >/dev/null | grep -iE "error writing|can't open")
+	got=$(errno_of "$err")
+	after=$(snapshot)
+	if [ "$got" != "$want" ]; then
+		ktap_fail "$name" "wrote to ${file##*/}: got $got, expected $want"
+	elif [ "$before" != "$after" ]; then
+		ktap_fail "$name" "state changed: '$before' -> '$after'"
+	else
+		ktap_ok "$name"
+	fi
+}
+# flip KEY VALUE: sets a key through its enabled file.
+flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
+ktap_plan 67
+
+# --- loading --------------------------------------------------------------------
+if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
 dmesg -c >/dev/null
 ktap_check load insmod "$MODDIR/batchpoke.ko"
 if dmesg | grep -qE "batchpoke [0-9]+\.[0-9]+\.[0-9]+ loaded on Linux $(uname -r)\$"; then
@@ -25,13 +78,247 @@ if dmesg | grep -qE "batchpoke [0-9]+\.[0-9]+\.[0-9]+ loaded on Linux $(uname -r
 else
 	ktap_fail load_message_names_versions "$(dmesg | grep batchpoke | tail -n 2)"
 fi
-ktap_check unload rmmod batchpoke
-if dmesg | grep -q 'batchpoke .* unloaded$'; then ktap_ok unload_message; else ktap_fail unload_message; fi
+if [ -f "$SYS/stats" ] && [ -f "$SYS/strategy" ] && [ -f "$SYS/transaction" ] && [ -d "$KEYS" ]; then
+	ktap_ok sysfs_root_files
+else
+	ktap_fail sysfs_root_files "$(ls "$SYS" 2>&1)"
+fi
+layout=$(for k in "$KEYS"/*; do printf '%s:%s:%s:%s ' "${k##*/}" "$(cat "$k/sites")" "$(cat "$k/owner")" "$(cat "$k/enabled")"; done)
+want="batchpoke.demo_a:1:batchpoke:0 batchpoke.demo_b:8:batchpoke:1 batchpoke.demo_c:64:batchpoke:0 batchpoke.demo_d:512:batchpoke:0 "
+if [ "$layout" = "$want" ]; then ktap_ok demo_keys_sites_owner_state; else ktap_fail demo_keys_sites_owner_state "$layout"; fi
+if grep -q 'batchpoke_int3_notify \[batchpoke\]' /sys/kernel/debug/kprobes/blacklist; then
+	ktap_ok int3_handler_in_kprobe_blacklist
+else
+	ktap_fail int3_handler_in_kprobe_blacklist
+fi
+if [ "$(cat "$SYS/strategy")" = batch ]; then ktap_ok strategy_defaults_to_batch; else ktap_fail strategy_defaults_to_batch; fi
 
+# --- flips through enabled -----------------------------------------------------------
+r0=$(stat_of sync_rounds) s0=$(stat_of sites_patched)
+flip batchpoke.demo_d 1
+if [ "$(cat "$KEYS/batchpoke.demo_d/enabled")" = 1 ] && [ $(($(stat_of sync_rounds) - r0)) = 3 ] &&
+	[ $(($(stat_of sites_patched) - s0)) = 512 ]; then
+	ktap_ok enable_512_sites_3_rounds
+else
+	ktap_fail enable_512_sites_3_rounds "rounds +$(($(stat_of sync_rounds) - r0)) sites +$(($(stat_of sites_patched) - s0))"
+fi
+r0=$(stat_of sync_rounds)
+flip batchpoke.demo_d 0
+if [ "$(cat "$KEYS/batchpoke.demo_d/enabled")" = 0 ] && [ $(($(stat_of sync_rounds) - r0)) = 3 ]; then
+	ktap_ok disable_512_sites_3_rounds
+else
+	ktap_fail disable_512_sites_3_rounds
+fi
+r0=$(stat_of sync_rounds)
+flip batchpoke.demo_a 0
+if [ $(($(stat_of sync_rounds) - r0)) = 0 ]; then ktap_ok unchanged_state_costs_nothing; else ktap_fail unchanged_state_costs_nothing; fi
+forms_ok=1
+for pair in on:1 off:0 Y:1 n:0 yes:1 NO:0 true:1 False:0 1:1 0:0; do
+	printf '%s\n' "${pair%%:*}" >"$KEYS/batchpoke.demo_a/enabled" 2>/dev/null || forms_ok=0
+	[ "$(cat "$KEYS/batchpoke.demo_a/enabled")" = "${pair##*:}" ] || forms_ok=0
+done
+if [ $forms_ok = 1 ]; then ktap_ok enabled_accepts_kstrtobool_words; else ktap_fail enabled_accepts_kstrtobool_words; fi
+
+# --- transactions -----------------------------------------------------------------------
+r0=$(stat_of sync_rounds) t0=$(stat_of transactions)
+echo 'batchpoke.demo_a=1 batchpoke.demo_b=1' >"$SYS/transaction"
+a=$(cat "$KEYS/batchpoke.demo_a/enabled") b=$(cat "$KEYS/batchpoke.demo_b/enabled")
+if [ "$a$b" = 11 ] && [ $(($(stat_of sync_rounds) - r0)) = 3 ] && [ $(($(stat_of transactions) - t0)) = 1 ]; then
+	ktap_ok transaction_two_keys_3_rounds
+else
+	ktap_fail transaction_two_keys_3_rounds "enabled $a $b, rounds +$(($(stat_of sync_rounds) - r0))"
+fi
+r0=$(stat_of sync_rounds) s0=$(stat_of sites_patched)
+printf 'batchpoke.demo_a=0\tbatchpoke.demo_b=0\nbatchpoke.demo_c=1  batchpoke.demo_d=1\n' >"$SYS/transaction"
+if [ "$(snapshot | cut -d' ' -f1-4)" = "batchpoke.demo_a=0 batchpoke.demo_b=0 batchpoke.demo_c=1 batchpoke.demo_d=1" ] &&
+	[ $(($(stat_of sync_rounds) - r0)) = 3 ] && [ $(($(stat_of sites_patched) - s0)) = $((1 + 8 + 64 + 512)) ]; then
+	ktap_ok transaction_four_keys_585_sites_3_rounds
+else
+	ktap_fail transaction_four_keys_585_sites_3_rounds "$(snapshot)"
+fi
+echo 'batchpoke.demo_b=1 batchpoke.demo_c=0 batchpoke.demo_d=0' >"$SYS/transaction"
+
+# --- strategy --------------------------------------------------------------------------
+echo serial >"$SYS/strategy"
+r0=$(stat_of sync_rounds)
+flip batchpoke.demo_c 1
+if [ "$(cat "$SYS/strategy")" = serial ] && [ $(($(stat_of sync_rounds) - r0)) = $((3 * 64)) ]; then
+	ktap_ok serial_strategy_3_rounds_per_site
+else
+	ktap_fail serial_strategy_3_rounds_per_site "rounds +$(($(stat_of sync_rounds) - r0))"
+fi
+flip batchpoke.demo_c 0
+echo batch >"$SYS/strategy"
+if [ "$(cat "$SYS/strategy")" = batch ]; then ktap_ok strategy_back_to_batch; else ktap_fail strategy_back_to_batch; fi
+
+# --- IPIs: the CAL line against the sync-round counter ------------------------------
+# Each round interrupts every other online CPU once. Other IPIs (TLB
+# shootdowns, timers) may add a few, so the check allows 25% on top.
+cal_check() { # NAME KEY COUNT
+	c0=$(cal_total) r0=$(stat_of sync_rounds)
+	i=0
+	while [ $i -lt "$3" ]; do flip "$2" 1; flip "$2" 0; i=$((i + 1)); done
+	c1=$(cal_total) r1=$(stat_of sync_rounds)
+	rounds=$((r1 - r0)) ipis=$((c1 - c0)) expect=$(( (r1 - r0) * (online - 1) ))
+	ktap_diag "$1: $((2 * $3)) flips, $rounds sync rounds, $ipis function-call IPIs (expected $expect)"
+	if [ "$ipis" -ge "$expect" ] && [ "$ipis" -le $((expect + expect / 4 + 8)) ]; then
+		ktap_ok "$1"
+	else
+		ktap_fail "$1" "$ipis IPIs for $rounds rounds on $online CPUs"
+	fi
+}
+cal_check cal_ipis_match_rounds_512_sites batchpoke.demo_d 10
+cal_check cal_ipis_match_rounds_1_site batchpoke.demo_a 10
+echo serial >"$SYS/strategy"
+cal_check cal_ipis_match_rounds_serial_64_sites batchpoke.demo_c 1
+echo batch >"$SYS/strategy"
+
+# --- bad requests: refused with the documented error, nothing changed -----------------
+T=$SYS/transaction
+expect_refused transaction_empty EINVAL "$T" '\n'
+expect_refused transaction_whitespace_only EINVAL "$T" '  \t \n'
+expect_refused transaction_unknown_key ENOENT "$T" 'batchpoke.nope=1\n'
+expect_refused transaction_value_2 EINVAL "$T" 'batchpoke.demo_a=2\n'
+expect_refused transaction_value_empty EINVAL "$T" 'batchpoke.demo_a=\n'
+expect_refused transaction_value_word EINVAL "$T" 'batchpoke.demo_a=maybe\n'
+expect_refused transaction_missing_equals EINVAL "$T" 'batchpoke.demo_a\n'
+expect_refused transaction_missing_name EINVAL "$T" '=1\n'
+expect_refused transaction_double_equals EINVAL "$T" 'batchpoke.demo_a==1\n'
+expect_refused transaction_duplicate_key EINVAL "$T" 'batchpoke.demo_a=1 batchpoke.demo_a=0\n'
+expect_refused transaction_duplicate_same_value EINVAL "$T" 'batchpoke.demo_c=1 batchpoke.demo_c=1\n'
+expect_refused transaction_valid_then_unknown ENOENT "$T" 'batchpoke.demo_a=1 batchpoke.nope=1\n'
+expect_refused transaction_valid_then_garbage EINVAL "$T" 'batchpoke.demo_a=1 garbage\n'
+expect_refused transaction_nul_byte EINVAL "$T" 'batchpoke.demo_a=1\000batchpoke.demo_c=1\n'
+expect_refused transaction_uppercase_name ENOENT "$T" 'BATCHPOKE.DEMO_A=1\n'
+expect_refused transaction_bad_name_char EINVAL "$T" 'batchpoke/demo_a=1\n'
+expect_refused transaction_comma_separated EINVAL "$T" 'batchpoke.demo_a=1,batchpoke.demo_c=1\n'
+before=$(snapshot)
+head -c 1048576 /dev/zero | tr '\0' 'a' >/tmp/big
+err=$(dd if=/tmp/big of="$T" bs=1048576 count=1 2>&1 >/dev/null | grep -iE "error writing|can't open")
+if [ "$(errno_of "$err")" = E2BIG ] && [ "$(snapshot)" = "$before" ]; then
+	ktap_ok transaction_1_mib_refused
+else
+	ktap_fail transaction_1_mib_refused "$(errno_of "$err")"
+fi
+before=$(snapshot)
+err=$(dd if=/tmp/big of="$T" bs=4095 count=1 2>&1 >/dev/null | grep -iE "error writing|can't open")
+if [ "$(errno_of "$err")" = EINVAL ] && [ "$(snapshot)" = "$before" ]; then
+	ktap_ok transaction_page_of_garbage_refused
+else
+	ktap_fail transaction_page_of_garbage_refused "$(errno_of "$err")"
+fi
+E=$KEYS/batchpoke.demo_a/enabled
+expect_refused enabled_value_2 EINVAL "$E" '2\n'
+expect_refused enabled_empty EINVAL "$E" '\n'
+expect_refused enabled_two_words EINVAL "$E" '1 0\n'
+expect_refused enabled_nul_byte EINVAL "$E" '1\000'
+expect_refused enabled_word EINVAL "$E" 'enable\n'
+expect_refused strategy_unknown EINVAL "$SYS/strategy" 'fast\n'
+expect_refused strategy_empty EINVAL "$SYS/strategy" '\n'
+expect_refused stats_not_writable EACCES "$SYS/stats" '0\n'
+expect_refused sites_not_writable EACCES "$KEYS/batchpoke.demo_a/sites" '5\n'
+before=$(snapshot)
+err=$(dd if=/tmp/big of="$E" bs=8192 count=1 2>&1 >/dev/null | grep -iE "error writing|can't open")
+if [ "$(errno_of "$err")" = E2BIG ] && [ "$(snapshot)" = "$before" ]; then
+	ktap_ok enabled_oversized_refused
+else
+	ktap_fail enabled_oversized_refused "$(errno_of "$err")"
+fi
+if ! cat "$T" >/dev/null 2>&1; then ktap_ok transaction_not_readable; else ktap_fail transaction_not_readable; fi
+mkdir -p /etc
+grep -q '^nobody:' /etc/passwd 2>/dev/null || echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>/etc/passwd
+before=$(snapshot)
+err=$(su -s /bin/sh nobody -c "echo batchpoke.demo_a=1 > $T" 2>&1)
+if [ "$(errno_of "$err")" = EACCES ] && [ "$(snapshot)" = "$before" ]; then
+	ktap_ok transaction_non_root_refused
+else
+	ktap_fail transaction_non_root_refused "$(errno_of "$err")"
+fi
+err=$(su -s /bin/sh nobody -c "echo 1 > $E" 2>&1)
+if [ "$(errno_of "$err")" = EACCES ] && [ "$(snapshot)" = "$before" ]; then
+	ktap_ok enabled_non_root_refused
+else
+	ktap_fail enabled_non_root_refused "$(errno_of "$err")"
+fi
+if [ "$(su -s /bin/sh nobody -c "cat $E" 2>&1)" = 0 ]; then ktap_ok enabled_readable_by_anyone; else ktap_fail enabled_readable_by_anyone; fi
+r=$(stat_of refused)
+if [ "${r:-0}" -ge 10 ]; then ktap_ok refusals_counted; else ktap_fail refusals_counted "refused=$r"; fi
+
+# --- the in-kernel test module ----------------------------------------------------
+# Its KTAP (in the kernel log) becomes a subtest of this one; the module's
+# init fails when any of its cases failed.
+dmesg -c >/dev/null
+if insmod "$MODDIR/batchpoke_test.ko"; then test_loaded=1; else test_loaded=0; fi
+kt=$(dmesg | sed -n 's/^\[[^]]*\] batchpoke_test: //p')
+echo "$kt" | grep -E '^(KTAP version|1\.\.|ok |not ok |# )' | grep -v '^# batchpoke_test:' | sed 's/^/    /'
+cases=$(echo "$kt" | grep -cE '^(not )?ok [0-9]+ ')
+failed_cases=$(echo "$kt" | grep -cE '^not ok [0-9]+ ')
+if [ $test_loaded = 1 ] && [ "$cases" -ge 30 ] && [ "$failed_cases" = 0 ]; then
+	ktap_ok batchpoke_test
+else
+	ktap_fail batchpoke_test "init loaded=$test_loaded, $cases cases, $failed_cases failed"
+fi
+if [ $test_loaded = 1 ] && [ -d "$KEYS/batchpoke_test.s4096" ] && [ "$(cat "$KEYS/batchpoke_test.s4096/sites")" = 4096 ]; then
+	ktap_ok test_module_keys_visible
+else
+	ktap_fail test_module_keys_visible
+fi
+[ $test_loaded = 1 ] && rmmod batchpoke_test
+if [ ! -e "$KEYS/batchpoke_test.s1" ]; then ktap_ok test_module_keys_gone_after_unload; else ktap_fail test_module_keys_gone_after_unload; fi
+
+# --- the demo client -------------------------------------------------------------------
+C=/sys/kernel/batchpoke_demo/counters
+counter() { sed -n "s/^$1 //p" "$C"; }
+ktap_check demo_client_loads insmod "$MODDIR/batchpoke_demo.ko"
+if [ "$(cat "$KEYS/batchpoke_demo.accounting/owner" 2>/dev/null)" = batchpoke_demo ] &&
+	[ "$(cat "$KEYS/batchpoke_demo.fast_path/enabled" 2>/dev/null)" = 1 ]; then
+	ktap_ok demo_client_key_dirs_appear
+else
+	ktap_fail demo_client_key_dirs_appear "$(ls "$KEYS")"
+fi
+t0=$(counter timer_ticks) a0=$(counter timer_accounted)
+sleep 1
+if [ "$(counter timer_ticks)" -gt "$t0" ] && [ "$(counter timer_accounted)" = "$a0" ]; then
+	ktap_ok demo_accounting_off_counts_nothing
+else
+	ktap_fail demo_accounting_off_counts_nothing "$(cat "$C" | tr '\n' ' ')"
+fi
+flip batchpoke_demo.accounting 1
+a0=$(counter timer_accounted) w0=$(counter worker_accounted)
+sleep 1
+if [ "$(counter timer_accounted)" -gt "$a0" ] && [ "$(counter worker_accounted)" -gt "$w0" ]; then
+	ktap_ok demo_accounting_on_counts_in_timer_and_kthread
+else
+	ktap_fail demo_accounting_on_counts_in_timer_and_kthread "$(cat "$C" | tr '\n' ' ')"
+fi
+echo 'batchpoke_demo.accounting=0 batchpoke_demo.fast_path=0' >"$SYS/transaction"
+s0=$(counter slow_path_events)
+sleep 1
+if [ "$(counter slow_path_events)" -gt "$s0" ]; then ktap_ok demo_fast_path_off_takes_slow_path; else ktap_fail demo_fast_path_off_takes_slow_path; fi
+if rmmod batchpoke 2>/dev/null; then
+	ktap_fail unload_refused_while_client_loaded
+	insmod "$MODDIR/batchpoke.ko"
+elif grep -q '^batchpoke ' /proc/modules && [ -d "$SYS" ]; then
+	ktap_ok unload_refused_while_client_loaded
+else
+	ktap_fail unload_refused_while_client_loaded
+fi
+ktap_check demo_client_unloads rmmod batchpoke_demo
+if [ ! -e "$KEYS/batchpoke_demo.accounting" ] && [ ! -e "$KEYS/batchpoke_demo.fast_path" ]; then
+	ktap_ok demo_client_key_dirs_disappear
+else
+	ktap_fail demo_client_key_dirs_disappear
+fi
+
+# --- unloading ----------------------------------------------------------------------------
+ktap_check unload rmmod batchpoke
+if [ ! -e "$SYS" ] && dmesg | grep -q 'batchpoke .* unloaded$'; then ktap_ok unload_removes_sysfs; else ktap_fail unload_removes_sysfs; fi
 reload_ok=1
 for i in 1 2 3 4 5; do
-	insmod "$MODDIR/batchpoke.ko" && rmmod batchpoke || { reload_ok=0; break; }
+	insmod "$MODDIR/batchpoke.ko" && echo 'batchpoke.demo_d=1' >"$SYS/transaction" && rmmod batchpoke || { reload_ok=0; break; }
 done
-if [ $reload_ok = 1 ] && ! grep -q '^batchpoke ' /proc/modules; then ktap_ok reload_5_times; else ktap_fail reload_5_times; fi
+if [ $reload_ok = 1 ] && ! grep -q '^batchpoke ' /proc/modules; then ktap_ok reload_flip_unload_5_times; else ktap_fail reload_flip_unload_5_times; fi
+bad=$(dmesg | grep -E 'Oops|BUG:|WARNING:|Call Trace|lockdep|KASAN|possible circular|inconsistent lock|general protection')
+if [ -z "$bad" ]; then ktap_ok kernel_log_clean; else ktap_fail kernel_log_clean "$(echo "$bad" | head -n 3)"; fi
 
 ktap_finish

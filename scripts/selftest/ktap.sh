@@ -6,7 +6,8 @@
 KTAP_NUM=0
 KTAP_FAILED=0
 
-ktap_plan() { echo "KTAP version 1"; echo "1..$1"; }
+KTAP_PLAN=0
+ktap_plan() { KTAP_PLAN=$1; echo "KTAP version 1"; echo "1..$1"; }
 ktap_ok() { KTAP_NUM=$((KTAP_NUM + 1)); echo "ok $KTAP_NUM $1"; }
 ktap_fail() {
 	KTAP_NUM=$((KTAP_NUM + 1)); KTAP_FAILED=$((KTAP_FAILED + 1))
@@ -23,8 +24,13 @@ ktap_check() {
 	if out=$("$@" 2>&1); then ktap_ok "$name"; else ktap_fail "$name" "$(echo "$out" | tail -n 3 | tr '\n' ' ')"; fi
 }
 
-# Exit status as kselftest expects: 0 all passed, 1 a case failed.
+# Exit status as kselftest expects: 0 all passed, 1 a case failed (or the
+# number of cases run differs from the plan).
 ktap_finish() {
 	echo "# totals: $((KTAP_NUM - KTAP_FAILED)) passed, $KTAP_FAILED failed"
+	if [ "$KTAP_NUM" != "$KTAP_PLAN" ]; then
+		echo "# plan was 1..$KTAP_PLAN but $KTAP_NUM cases ran"
+		return 1
+	fi
 	[ "$KTAP_FAILED" = 0 ]
 }
