@@ -8,6 +8,8 @@
 #   make kernel          build (or reuse) the cached Rust-enabled kernel
 #   make vm-shell        interactive guest with the modules in /lib/batchpoke
 #   make rust-analyzer   rust-project.json for editors
+#   make rustfmt         format with the kernel's .rustfmt.toml
+#   make style           rustfmt --check + clippy (also part of make check)
 #   make clean
 #
 # KDIR=<tree>            build against another Rust-enabled kernel tree
@@ -35,7 +37,7 @@ endif
 KMAKE = $(LIB) && $(MAKE) -C "$(KDIR)" M=$(CURDIR) BINDGEN="$$BINDGEN" \
 	LIBCLANG_PATH="$$(libclang_path)" $(if $(CLIPPY),CLIPPY=1)
 
-.PHONY: all modules kernel toolchain check run vm-shell rust-analyzer clean kdir-ok
+.PHONY: all modules kernel toolchain check run vm-shell rust-analyzer rustfmt style clean kdir-ok
 
 all: modules
 
@@ -56,6 +58,12 @@ kdir-ok: $(KDIR_DEP) toolchain
 
 modules: kdir-ok
 	@$(KMAKE) modules
+
+rustfmt: kdir-ok
+	@$(SCRIPTS)/style.sh "$(KDIR)" --fix
+
+style: modules
+	@$(SCRIPTS)/style.sh "$(KDIR)"
 
 rust-analyzer: kdir-ok
 	@$(KMAKE) rust-analyzer

@@ -68,7 +68,13 @@ pub(crate) fn self_check() -> Result {
         let (yes, ran) = run_sites(index);
         let expected = if key.is_enabled() { ran } else { 0 };
         if yes != expected {
-            pr_err!("demo key {:?}: {} of {} sites say true, expected {}\n", key.name(), yes, ran, expected);
+            pr_err!(
+                "demo key {:?}: {} of {} sites say true, expected {}\n",
+                key.name(),
+                yes,
+                ran,
+                expected
+            );
             return Err(EINVAL);
         }
     }

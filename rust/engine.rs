@@ -98,7 +98,11 @@ impl Engine {
     pub(crate) unsafe fn apply(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {
         let start = now_ns();
         let applied = self.apply_locked(pokes, strategy)?;
-        STATS.transaction(applied.sites, applied.rounds, now_ns().saturating_sub(start));
+        STATS.transaction(
+            applied.sites,
+            applied.rounds,
+            now_ns().saturating_sub(start),
+        );
         Ok(applied)
     }
 
@@ -126,7 +130,12 @@ impl Engine {
             // SAFETY: as for `verify` above.
             let now = unsafe { read_site(poke.addr) };
             if now != poke.new {
-                pr_err!("site {:#x} holds {:02x?} after patching, expected {:02x?}\n", poke.addr, now, poke.new);
+                pr_err!(
+                    "site {:#x} holds {:02x?} after patching, expected {:02x?}\n",
+                    poke.addr,
+                    now,
+                    poke.new
+                );
                 kernel::warn_on!(true);
             }
         }

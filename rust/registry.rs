@@ -101,12 +101,16 @@ impl Registry {
 
     /// The index of the live key called `name`.
     pub(crate) fn find(&self, name: &[u8]) -> Option<usize> {
-        self.entries.iter().position(|e| !e.dead && e.name() == name)
+        self.entries
+            .iter()
+            .position(|e| !e.dead && e.name() == name)
     }
 
     /// The index of the live key at address `key`.
     pub(crate) fn find_key(&self, key: *const Key) -> Option<usize> {
-        self.entries.iter().position(|e| !e.dead && e.key.as_ptr().cast_const() == key)
+        self.entries
+            .iter()
+            .position(|e| !e.dead && e.key.as_ptr().cast_const() == key)
     }
 
     /// The live key at `index`.
@@ -123,7 +127,11 @@ impl Registry {
     ///
     /// `owner` stays loaded until its keys are removed, and every key in
     /// `keys` is in `owner`'s memory and stays there.
-    pub(crate) unsafe fn register(&mut self, owner: *const bindings::module, keys: &[&Key]) -> Result {
+    pub(crate) unsafe fn register(
+        &mut self,
+        owner: *const bindings::module,
+        keys: &[&Key],
+    ) -> Result {
         // SAFETY: loaded for the duration (caller's contract).
         let module = unsafe { ModuleRef::new(owner) };
         let owner = NonNull::new(owner.cast_mut()).ok_or(EINVAL)?;
@@ -137,11 +145,19 @@ impl Registry {
         result
     }
 
-    fn add_entries(&mut self, module: ModuleRef<'_>, owner: NonNull<bindings::module>, keys: &[&Key]) -> Result {
+    fn add_entries(
+        &mut self,
+        module: ModuleRef<'_>,
+        owner: NonNull<bindings::module>,
+        keys: &[&Key],
+    ) -> Result {
         let first_new = self.entries.len();
         for &key in keys {
             if !module.owns(key.raw_address()) {
-                pr_err!("key {:?} is not in the memory of the module registering it\n", key.name());
+                pr_err!(
+                    "key {:?} is not in the memory of the module registering it\n",
+                    key.name()
+                );
                 return Err(EINVAL);
             }
             let mut name = KVec::new();
@@ -149,7 +165,10 @@ impl Registry {
             name.push(b'.', GFP_KERNEL)?;
             name.extend_from_slice(key.name().to_bytes(), GFP_KERNEL)?;
             if name.len() > NAME_MAX || !txn::valid_name(&name) {
-                pr_err!("key name {:?} is too long or not [A-Za-z0-9_.-]\n", key.name());
+                pr_err!(
+                    "key name {:?} is too long or not [A-Za-z0-9_.-]\n",
+                    key.name()
+                );
                 return Err(EINVAL);
             }
             if self.find(&name).is_some() {
@@ -176,7 +195,12 @@ impl Registry {
                 // by for_each_site).
                 let bytes = unsafe { read_site(site.addr) };
                 if site.insn(entry.key().is_enabled()) != Some(bytes) {
-                    pr_err!("site {:#x} of key {:?} holds unexpected bytes {:02x?}\n", site.addr, entry.c_name(), bytes);
+                    pr_err!(
+                        "site {:#x} of key {:?} holds unexpected bytes {:02x?}\n",
+                        site.addr,
+                        entry.c_name(),
+                        bytes
+                    );
                     return Err(EINVAL);
                 }
                 entry.sites.push(site, GFP_KERNEL)?;
@@ -206,7 +230,10 @@ impl Registry {
 
     /// One sysfs directory of a dead key, to drop after unlocking.
     pub(crate) fn take_dead_dir(&mut self) -> Option<Dir> {
-        self.entries.iter_mut().filter(|e| e.dead).find_map(|e| e.dir.take())
+        self.entries
+            .iter_mut()
+            .filter(|e| e.dead)
+            .find_map(|e| e.dir.take())
     }
 
     /// Forgets the dead keys; their directories must be gone already.
@@ -222,7 +249,12 @@ impl Registry {
     /// Sets each key `changes[i].0` (an index) to state `changes[i].1`, in
     /// one transaction. All or nothing: a repeated key is `EINVAL`, an
     /// unknown one `ENOENT`.
-    pub(crate) fn apply(&self, engine: &Engine, changes: &[(usize, bool)], strategy: Strategy) -> Result<Applied> {
+    pub(crate) fn apply(
+        &self,
+        engine: &Engine,
+        changes: &[(usize, bool)],
+        strategy: Strategy,
+    ) -> Result<Applied> {
         let mut pokes = KVec::new();
         for (n, &(index, enable)) in changes.iter().enumerate() {
             if changes[..n].iter().any(|&(other, _)| other == index) {

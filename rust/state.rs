@@ -119,7 +119,9 @@ impl State {
     pub(crate) fn set_key(&self, name: &[u8], enable: bool) -> Result<Applied> {
         let registry = self.registry.lock();
         let index = registry.find(name).ok_or(ENOENT);
-        counted(index.and_then(|index| registry.apply(&self.engine, &[(index, enable)], self.engine.strategy())))
+        counted(index.and_then(|index| {
+            registry.apply(&self.engine, &[(index, enable)], self.engine.strategy())
+        }))
     }
 
     /// Runs `f` on the key called `name`, registry locked.
@@ -128,7 +130,6 @@ impl State {
         let index = registry.find(name).ok_or(ENOENT)?;
         registry.get(index).map(f).ok_or(ENOENT)
     }
-
 }
 
 /// Counts a refused request.

@@ -38,7 +38,8 @@ impl Stats {
     /// Counts one applied transaction.
     pub(crate) fn transaction(&self, sites: usize, rounds: usize, ns: u64) {
         self.transactions.fetch_add(1, Ordering::Relaxed);
-        self.sites_patched.fetch_add(sites as u64, Ordering::Relaxed);
+        self.sites_patched
+            .fetch_add(sites as u64, Ordering::Relaxed);
         self.sync_rounds.fetch_add(rounds as u64, Ordering::Relaxed);
         self.last_ns.store(ns, Ordering::Relaxed);
         self.max_ns.fetch_max(ns, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 #
 # check.sh KDIR: everything `make check` runs, in order, with one verdict.
 #
-#   1. host unit tests of the pure logic (cargo test)
+#   1. host unit tests of the pure logic (cargo test), rustfmt and clippy
 #   2. the in-VM selftest (scripts/selftest/batchpoke.sh, KTAP) on 4 vCPUs
 #   3. the VM harness's own self-test: a guest that BUGs or WARNs on purpose
 #      must make the run fail, a clean one must pass
@@ -32,6 +32,16 @@ passed=$((passed + hp)); failed=$((failed + hf))
 while read -r _ name _; do failures+=("host $name"); done < <(grep -E '^test .* FAILED$' "$host_log")
 if ((host_rc != 0 && hf == 0)); then fail "host: cargo test exited $host_rc"; fi
 rm -f "$host_log"
+
+# --- style ----------------------------------------------------------------------
+say "style: rustfmt and clippy"
+while IFS= read -r line; do
+	case $line in
+	"not ok "*) fail "style: ${line#not ok }" ;;
+	"ok "*) pass ;;
+	esac
+	echo "$line"
+done < <("$here/style.sh" "$kdir")
 
 # --- 2. in-VM selftest ----------------------------------------------------------
 say "in-VM selftest on $cpus vCPUs"

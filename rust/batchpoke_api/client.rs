@@ -26,7 +26,12 @@ extern "C" {
         count: usize,
     ) -> c_int;
     fn batchpoke_unregister_keys(owner: *mut kernel::bindings::module);
-    fn batchpoke_apply(changes: *const Change, count: usize, flags: u32, report: *mut Report) -> c_int;
+    fn batchpoke_apply(
+        changes: *const Change,
+        count: usize,
+        flags: u32,
+        report: *mut Report,
+    ) -> c_int;
     fn batchpoke_read_stats(stats: *mut Stats);
 }
 
@@ -47,7 +52,8 @@ impl Registration {
     pub fn new(module: &'static ThisModule, keys: &[&'static Key]) -> Result<Self> {
         // SAFETY: `keys` is a slice of references, which have the layout of
         // `*const Key`; `module` is the live calling module.
-        let ret = unsafe { batchpoke_register_keys(module.as_ptr(), keys.as_ptr().cast(), keys.len()) };
+        let ret =
+            unsafe { batchpoke_register_keys(module.as_ptr(), keys.as_ptr().cast(), keys.len()) };
         if ret != 0 {
             return Err(Error::from_errno(ret));
         }

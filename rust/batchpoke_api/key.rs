@@ -46,6 +46,8 @@ impl Key {
     /// Use [`define_key!`](crate::define_key), which also records the
     /// initial state where the branch macros can see it at compile time.
     #[doc(hidden)]
+    // `name` stays a `core::ffi::CStr` pointer on both ends.
+    #[allow(clippy::disallowed_methods)]
     pub const fn new(name: &'static CStr, initially: bool) -> Self {
         Key {
             raw: UnsafeCell::new(MaybeUninit::zeroed()),
@@ -56,6 +58,7 @@ impl Key {
     }
 
     /// The key's name within its module.
+    #[allow(clippy::disallowed_methods)]
     pub fn name(&self) -> &'static CStr {
         // SAFETY: `name` came from a `&'static CStr` in `new`.
         unsafe { CStr::from_ptr(self.name) }

@@ -74,7 +74,11 @@ unsafe extern "C" fn batchpoke_apply(
     if (changes.is_null() && count != 0) || flags & !APPLY_SERIAL != 0 {
         return EINVAL.to_errno();
     }
-    let strategy = if flags & APPLY_SERIAL != 0 { Strategy::Serial } else { Strategy::Batch };
+    let strategy = if flags & APPLY_SERIAL != 0 {
+        Strategy::Serial
+    } else {
+        Strategy::Batch
+    };
     // SAFETY: caller's contract.
     let changes = unsafe { core::slice::from_raw_parts(changes, count) };
     errno(with_state(|state| {

@@ -50,7 +50,8 @@ impl ActiveBatch {
     /// [`Self::retire`] returns; the caller holds `text_mutex`, so no other
     /// batch is published.
     pub(crate) unsafe fn publish(&self, pokes: &[Poke]) {
-        self.pokes.store(pokes.as_ptr().cast_mut(), Ordering::Relaxed);
+        self.pokes
+            .store(pokes.as_ptr().cast_mut(), Ordering::Relaxed);
         self.len.store(pokes.len(), Ordering::Relaxed);
         // INVARIANT: the slice is valid until `retire` (caller's contract);
         // the release store orders the two stores above before it.
@@ -126,7 +127,7 @@ unsafe extern "C" fn batchpoke_int3_notify(
     val: c_ulong,
     data: *mut c_void,
 ) -> c_int {
-    if val != bindings::die_val_DIE_INT3 as c_ulong || !ACTIVE.is_active() {
+    if val != c_ulong::from(bindings::die_val_DIE_INT3) || !ACTIVE.is_active() {
         return bindings::NOTIFY_DONE as c_int;
     }
     // Traps during a batch are rare even while one runs.

@@ -71,10 +71,10 @@ impl<'a> ModuleRef<'a> {
         let entries = unsafe { core::slice::from_raw_parts(entries, count) };
         let (start, end) = self.text();
         for entry in entries {
-            let base = entry as *const bindings::jump_entry as usize;
+            let base = core::ptr::from_ref(entry) as usize;
             // Every field is relative to its own address (jump_entry_code() etc.).
-            let addr = rel(base, entry.code as c_long);
-            let target = rel(base + 4, entry.target as c_long);
+            let addr = rel(base, c_long::from(entry.code));
+            let target = rel(base + 4, c_long::from(entry.target));
             let key = rel(base + 8, entry.key);
             let site = Site {
                 addr,

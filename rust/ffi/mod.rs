@@ -12,6 +12,9 @@
     missing_docs,
     unreachable_pub,
     clippy::all,
+    clippy::pedantic,
+    clippy::restriction,
+    clippy::nursery,
     clippy::undocumented_unsafe_blocks,
     unsafe_op_in_unsafe_fn,
     improper_ctypes
@@ -28,12 +31,33 @@ pub(crate) mod sysfs;
 pub(crate) mod text;
 pub(crate) mod time;
 
-use core::ffi::CStr;
+use core::ffi::{c_char, CStr};
+
+// The generated bindings use `core::ffi` C types (the same on every kernel
+// batchpoke supports), so strings cross with core's `CStr` methods, which
+// the kernel's clippy configuration steers towards its own `c_char`.
+
+/// The C string at `ptr`.
+///
+/// # Safety
+///
+/// `ptr` points to a NUL-terminated string valid and unchanged for `'a`.
+#[allow(clippy::disallowed_methods)]
+pub(crate) unsafe fn cstr<'a>(ptr: *const c_char) -> &'a CStr {
+    // SAFETY: caller's contract.
+    unsafe { CStr::from_ptr(ptr) }
+}
+
+/// `s` as a C string pointer.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn cstr_ptr(s: &CStr) -> *const c_char {
+    s.as_ptr()
+}
 
 /// The release string of the running kernel, as `uname -r` prints it.
 pub(crate) fn kernel_release() -> &'static str {
     // SAFETY: The helper returns the release field of the caller's UTS
     // namespace: a NUL-terminated array that outlives any module.
-    let release = unsafe { CStr::from_ptr(bindings::batchpoke_helper_uts_release()) };
+    let release = unsafe { cstr(bindings::batchpoke_helper_uts_release()) };
     release.to_str().unwrap_or("(non-UTF-8 release)")
 }

@@ -21,13 +21,20 @@ unsafe impl Sync for NotifierCell {}
 /// # Safety
 ///
 /// Called by the module notifier chain only, with `data` the `struct module`.
-unsafe extern "C" fn module_event(_nb: *mut bindings::notifier_block, event: c_ulong, data: *mut c_void) -> c_int {
-    if event == bindings::module_state_MODULE_STATE_GOING as c_ulong {
+unsafe extern "C" fn module_event(
+    _nb: *mut bindings::notifier_block,
+    event: c_ulong,
+    data: *mut c_void,
+) -> c_int {
+    if event == c_ulong::from(bindings::module_state_MODULE_STATE_GOING) {
         let module = data.cast::<bindings::module>().cast_const();
         let _ = with_state(|state| {
             let dropped = state.unregister_module(module);
             if dropped != 0 {
-                pr_warn!("a module went away with {} keys still registered; dropped them\n", dropped);
+                pr_warn!(
+                    "a module went away with {} keys still registered; dropped them\n",
+                    dropped
+                );
             }
             Ok(())
         });

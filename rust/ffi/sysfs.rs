@@ -46,7 +46,7 @@ impl Dir {
             None => unsafe { bindings::kernel_kobj },
         };
         // SAFETY: `name` is NUL-terminated, `parent` a live kobject.
-        let kobj = unsafe { bindings::kobject_create_and_add(name.as_ptr(), parent) };
+        let kobj = unsafe { bindings::kobject_create_and_add(super::cstr_ptr(name), parent) };
         let kobj = NonNull::new(kobj).ok_or(ENOMEM)?;
         // INVARIANT: created just above; the reference is ours.
         let dir = Dir(kobj);
@@ -83,7 +83,11 @@ pub(crate) struct ShowBuf<'a> {
 
 impl fmt::Write for ShowBuf<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).filter(|&e| e <= self.buf.len()).ok_or(fmt::Error)?;
+        let end = self
+            .len
+            .checked_add(s.len())
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(fmt::Error)?;
         self.buf[self.len..end].copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
@@ -134,7 +138,7 @@ unsafe fn store(buf: *const c_char, count: usize, f: impl FnOnce(&[u8]) -> Resul
 /// `kobj` is a live kobject.
 unsafe fn dir_name<'a>(kobj: *mut bindings::kobject) -> &'a [u8] {
     // SAFETY: a live kobject's name is a NUL-terminated string it owns.
-    unsafe { CStr::from_ptr((*kobj).name) }.to_bytes()
+    unsafe { super::cstr((*kobj).name) }.to_bytes()
 }
 
 macro_rules! show_fn {
@@ -198,9 +202,15 @@ macro_rules! key_show_fn {
 }
 
 show_fn!(batchpoke_stats_show, |_kobj, out| knob::show_stats(out));
-show_fn!(batchpoke_strategy_show, |_kobj, out| knob::show_strategy(out));
-store_fn!(batchpoke_strategy_store, |_kobj, input| knob::store_strategy(input));
-store_fn!(batchpoke_transaction_store, |_kobj, input| knob::store_transaction(input));
+show_fn!(batchpoke_strategy_show, |_kobj, out| knob::show_strategy(
+    out
+));
+store_fn!(batchpoke_strategy_store, |_kobj, input| {
+    knob::store_strategy(input)
+});
+store_fn!(batchpoke_transaction_store, |_kobj, input| {
+    knob::store_transaction(input)
+});
 key_show_fn!(batchpoke_enabled_show, knob::show_enabled);
 key_show_fn!(batchpoke_sites_show, knob::show_sites);
 key_show_fn!(batchpoke_owner_show, knob::show_owner);

@@ -45,7 +45,12 @@ impl TextMutex {
         let len = unsafe { bindings::batchpoke_helper_ksym_symbol_len() };
         let mut buf = KVec::from_elem(0u8, len, GFP_KERNEL)?;
         // SAFETY: `buf` has the KSYM_SYMBOL_LEN bytes `sprint_symbol` may write.
-        unsafe { bindings::sprint_symbol(buf.as_mut_ptr().cast::<c_char>(), addr.as_ptr() as _) };
+        unsafe {
+            bindings::sprint_symbol(
+                buf.as_mut_ptr().cast::<c_char>(),
+                addr.as_ptr() as usize as core::ffi::c_ulong,
+            )
+        };
         let printed = CStr::from_bytes_until_nul(&buf).map_err(|_| EINVAL)?;
         if !printed.to_bytes().starts_with(b"text_mutex+0x0/") {
             pr_err!(
@@ -80,7 +85,7 @@ impl Drop for TextMutexGuard<'_> {
 /// The address kallsyms gives the data symbol `name`.
 fn lookup_data_symbol(name: &CStr) -> Result<NonNull<c_void>> {
     let mut probe = bindings::kprobe {
-        symbol_name: name.as_ptr(),
+        symbol_name: super::cstr_ptr(name),
         ..Default::default()
     };
     // SAFETY: `probe` is a zeroed kprobe with only a symbol name, as
@@ -160,7 +165,10 @@ impl TextAlias {
     pub(crate) unsafe fn map(pokes: &[Poke]) -> Result<Self> {
         let mut pages = KVec::new();
         for poke in pokes {
-            for page in [poke.addr & PAGE_MASK, (poke.addr + INSN_SIZE - 1) & PAGE_MASK] {
+            for page in [
+                poke.addr & PAGE_MASK,
+                (poke.addr + INSN_SIZE - 1) & PAGE_MASK,
+            ] {
                 if pages.last() != Some(&page) {
                     pages.push(page, GFP_KERNEL)?;
                 }

@@ -40,7 +40,9 @@ pub fn parse_bool_request(input: &[u8]) -> Result<bool, ParseError> {
     if input.contains(&0) {
         return Err(ParseError::Nul);
     }
-    let mut words = input.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty());
+    let mut words = input
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
     let word = words.next().ok_or(ParseError::Empty)?;
     if words.next().is_some() {
         return Err(ParseError::Malformed(0));
@@ -61,7 +63,7 @@ pub fn valid_name(name: &[u8]) -> bool {
 /// unless the whole input is well-formed.
 pub fn parse_transaction<'a>(
     input: &'a [u8],
-    mut f: impl FnMut(&'a [u8], bool),
+    f: impl FnMut(&'a [u8], bool),
 ) -> Result<usize, ParseError> {
     if input.contains(&0) {
         return Err(ParseError::Nul);
@@ -70,10 +72,13 @@ pub fn parse_transaction<'a>(
     if count == 0 {
         return Err(ParseError::Empty);
     }
-    for_each_token(input, |name, value| f(name, value))
+    for_each_token(input, f)
 }
 
-fn for_each_token<'a>(input: &'a [u8], mut f: impl FnMut(&'a [u8], bool)) -> Result<usize, ParseError> {
+fn for_each_token<'a>(
+    input: &'a [u8],
+    mut f: impl FnMut(&'a [u8], bool),
+) -> Result<usize, ParseError> {
     let mut count = 0;
     let mut pos = 0;
     for token in input.split(|b| b.is_ascii_whitespace()) {

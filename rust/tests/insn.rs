@@ -14,7 +14,12 @@ fn jmp_forward_and_backward() {
     let site = 0xffff_ffff_a000_1000usize;
     let fwd = encode_jmp(site, site + 0x40).unwrap();
     assert_eq!(fwd, [0xe9, 0x3b, 0, 0, 0]);
-    assert_eq!(decode(site, &fwd), Some(Decoded::Jmp { target: site + 0x40 }));
+    assert_eq!(
+        decode(site, &fwd),
+        Some(Decoded::Jmp {
+            target: site + 0x40
+        })
+    );
     let back = encode_jmp(site, site - 0x10).unwrap();
     assert_eq!(back, [0xe9, 0xeb, 0xff, 0xff, 0xff]);
     assert_eq!(resume_address(site, &back), Some(site - 0x10));
@@ -45,7 +50,12 @@ fn displacement_boundaries() {
 fn encoding_at_the_top_of_the_address_space() {
     let site = usize::MAX - 0x20;
     let insn = encode_jmp(site, site - 0x100).unwrap();
-    assert_eq!(decode(site, &insn), Some(Decoded::Jmp { target: site - 0x100 }));
+    assert_eq!(
+        decode(site, &insn),
+        Some(Decoded::Jmp {
+            target: site - 0x100
+        })
+    );
     assert_eq!(encode_jmp(usize::MAX - 2, 0), None);
 }
 

@@ -6,11 +6,17 @@ use batchpoke_pure::search::find;
 use batchpoke_pure::site::Site;
 
 fn site(addr: usize, likely: bool) -> Site {
-    Site { addr, target: addr + 0x100, likely }
+    Site {
+        addr,
+        target: addr + 0x100,
+        likely,
+    }
 }
 
 fn poke(addr: usize) -> Poke {
-    Poke::for_site(&site(addr, false), false, true).unwrap().unwrap()
+    Poke::for_site(&site(addr, false), false, true)
+        .unwrap()
+        .unwrap()
 }
 
 #[test]
@@ -33,17 +39,33 @@ fn unlikely_site_jumps_when_enabled_likely_when_disabled() {
 fn poke_from_state_to_state() {
     let s = site(0x1000, false);
     let p = Poke::for_site(&s, false, true).unwrap().unwrap();
-    assert_eq!((p.old, p.new, p.resume), (NOP5, encode_jmp(0x1000, 0x1100).unwrap(), 0x1100));
+    assert_eq!(
+        (p.old, p.new, p.resume),
+        (NOP5, encode_jmp(0x1000, 0x1100).unwrap(), 0x1100)
+    );
     let back = Poke::for_site(&s, true, false).unwrap().unwrap();
     assert_eq!(back.resume, 0x1005);
     assert_eq!(Poke::for_site(&s, true, true), Ok(None));
-    let far = Site { addr: 0, target: 1 << 40, likely: false };
-    assert_eq!(Poke::for_site(&far, false, true), Err(PlanError::Unencodable { addr: 0 }));
+    let far = Site {
+        addr: 0,
+        target: 1 << 40,
+        likely: false,
+    };
+    assert_eq!(
+        Poke::for_site(&far, false, true),
+        Err(PlanError::Unencodable { addr: 0 })
+    );
 }
 
 #[test]
 fn prepare_sorts_and_merges_duplicates() {
-    let mut v = vec![poke(0x3000), poke(0x1000), poke(0x2000), poke(0x1000), poke(0x3000)];
+    let mut v = vec![
+        poke(0x3000),
+        poke(0x1000),
+        poke(0x2000),
+        poke(0x1000),
+        poke(0x3000),
+    ];
     let n = prepare(&mut v).unwrap();
     assert_eq!(n, 3);
     let addrs: Vec<_> = v[..n].iter().map(|p| p.addr).collect();
@@ -53,9 +75,17 @@ fn prepare_sorts_and_merges_duplicates() {
 #[test]
 fn prepare_refuses_conflicts_and_overlaps() {
     let on = poke(0x1000);
-    let off = Poke::for_site(&site(0x1000, false), true, false).unwrap().unwrap();
-    assert_eq!(prepare(&mut [on, off]), Err(PlanError::Conflict { addr: 0x1000 }));
-    assert_eq!(prepare(&mut [poke(0x1004), poke(0x1000)]), Err(PlanError::Overlap { addr: 0x1004 }));
+    let off = Poke::for_site(&site(0x1000, false), true, false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        prepare(&mut [on, off]),
+        Err(PlanError::Conflict { addr: 0x1000 })
+    );
+    assert_eq!(
+        prepare(&mut [poke(0x1004), poke(0x1000)]),
+        Err(PlanError::Overlap { addr: 0x1004 })
+    );
     // Adjacent sites do not overlap.
     assert_eq!(prepare(&mut [poke(0x1005), poke(0x1000)]), Ok(2));
     assert_eq!(prepare(&mut []), Ok(0));
@@ -65,8 +95,17 @@ fn prepare_refuses_conflicts_and_overlaps() {
 fn verify_refuses_any_unexpected_site() {
     let v = [poke(0x1000), poke(0x2000)];
     assert_eq!(verify(&v, |_| NOP5), Ok(()));
-    let tampered = |a: usize| if a == 0x2000 { [0x0f, 0x1f, 0x44, 0, 1] } else { NOP5 };
-    assert_eq!(verify(&v, tampered), Err(PlanError::Unexpected { addr: 0x2000 }));
+    let tampered = |a: usize| {
+        if a == 0x2000 {
+            [0x0f, 0x1f, 0x44, 0, 1]
+        } else {
+            NOP5
+        }
+    };
+    assert_eq!(
+        verify(&v, tampered),
+        Err(PlanError::Unexpected { addr: 0x2000 })
+    );
 }
 
 #[test]
@@ -126,7 +165,11 @@ fn a_batch_costs_three_rounds_whatever_its_size() {
 fn no_tail_change_means_two_rounds() {
     // jmp whose rel32 is exactly NOP5's tail: only the first byte differs.
     let addr = 0x40_0000;
-    let s = Site { addr, target: addr + 5 + 0x441f, likely: false };
+    let s = Site {
+        addr,
+        target: addr + 5 + 0x441f,
+        likely: false,
+    };
     let p = Poke::for_site(&s, false, true).unwrap().unwrap();
     assert!(!p.tail_changes());
     let mut c = Counter::default();
@@ -141,6 +184,10 @@ fn phases_write_int3_then_tail_then_head() {
     run_batch(&[p], &mut c);
     assert_eq!(
         c.writes,
-        vec![(0x1000, vec![INT3]), (0x1001, p.new[1..].to_vec()), (0x1000, vec![p.new[0]])]
+        vec![
+            (0x1000, vec![INT3]),
+            (0x1001, p.new[1..].to_vec()),
+            (0x1000, vec![p.new[0]])
+        ]
     );
 }

@@ -67,7 +67,10 @@ impl Machine {
                 mem.insert(s.addr + i, *b);
             }
         }
-        Machine { mem, sites: sites.to_vec() }
+        Machine {
+            mem,
+            sites: sites.to_vec(),
+        }
     }
 
     fn read(&self, addr: usize) -> Insn {
@@ -77,11 +80,18 @@ impl Machine {
     /// Replays `steps`, checking every possible fetch of every site in every
     /// interval between sync rounds. Returns the distinct outcomes seen per
     /// site, or a description of the first torn or unresolved fetch.
-    fn replay(&mut self, steps: &[Step], from: bool, to: bool) -> Result<Vec<Vec<Outcome>>, String> {
+    fn replay(
+        &mut self,
+        steps: &[Step],
+        from: bool,
+        to: bool,
+    ) -> Result<Vec<Vec<Outcome>>, String> {
         let mut outcomes: Vec<Vec<Outcome>> = self.sites.iter().map(|_| Vec::new()).collect();
         let mut published: Option<Vec<Poke>> = None;
         let mut interval: Vec<(usize, Vec<u8>)> = Vec::new();
-        let mut check_interval = |m: &Machine, writes: &[(usize, Vec<u8>)], published: &Option<Vec<Poke>>| {
+        let mut check_interval = |m: &Machine,
+                                  writes: &[(usize, Vec<u8>)],
+                                  published: &Option<Vec<Poke>>| {
             for (si, s) in m.sites.iter().enumerate() {
                 // For each byte of the site: its value after 0..=k of the
                 // interval's writes.
@@ -108,15 +118,24 @@ impl Machine {
                             .as_ref()
                             .and_then(|v| find(v, s.addr))
                             .ok_or(format!("site {:#x}: int3 with no published poke", s.addr))?;
-                        let new_resume = batchpoke_pure::insn::resume_address(s.addr, &s.insn(to).unwrap());
+                        let new_resume =
+                            batchpoke_pure::insn::resume_address(s.addr, &s.insn(to).unwrap());
                         if Some(poke.resume) != new_resume {
-                            return Err(format!("site {:#x}: handler does not emulate the new instruction", s.addr));
+                            return Err(format!(
+                                "site {:#x}: handler does not emulate the new instruction",
+                                s.addr
+                            ));
                         }
                         Outcome::Trapped
                     } else {
                         match s.observed_state(&seen) {
                             Some(st) if st == from || st == to => Outcome::Ran(st),
-                            _ => return Err(format!("site {:#x}: torn instruction {:02x?}", s.addr, seen)),
+                            _ => {
+                                return Err(format!(
+                                    "site {:#x}: torn instruction {:02x?}",
+                                    s.addr, seen
+                                ))
+                            }
                         }
                     };
                     if !outcomes[si].contains(&outcome) {
@@ -150,7 +169,10 @@ impl Machine {
         }
         for s in &self.sites {
             if self.read(s.addr) != s.insn(to).unwrap() {
-                return Err(format!("site {:#x} does not hold the new instruction", s.addr));
+                return Err(format!(
+                    "site {:#x} does not hold the new instruction",
+                    s.addr
+                ));
             }
         }
         Ok(outcomes)
@@ -162,15 +184,26 @@ fn sites(n: usize) -> Vec<Site> {
     let mut v = Vec::new();
     let mut addr = 0xffff_ffff_c000_0ff0usize;
     for i in 0..n {
-        let target = if i % 3 == 0 { addr - 0x80 } else { addr + 0x200 + i };
-        v.push(Site { addr, target, likely: i % 2 == 1 });
+        let target = if i % 3 == 0 {
+            addr - 0x80
+        } else {
+            addr + 0x200 + i
+        };
+        v.push(Site {
+            addr,
+            target,
+            likely: i % 2 == 1,
+        });
         addr += if i % 4 == 0 { INSN_SIZE } else { 13 };
     }
     v
 }
 
 fn plan(sites: &[Site], from: bool, to: bool) -> Vec<Poke> {
-    let mut v: Vec<Poke> = sites.iter().filter_map(|s| Poke::for_site(s, from, to).unwrap()).collect();
+    let mut v: Vec<Poke> = sites
+        .iter()
+        .filter_map(|s| Poke::for_site(s, from, to).unwrap())
+        .collect();
     let n = prepare(&mut v).unwrap();
     v.truncate(n);
     v
@@ -190,10 +223,16 @@ fn every_fetch_sees_old_new_or_a_resolved_int3() {
                 } else {
                     run_batch(&pokes, &mut r);
                 }
-                let outcomes = m.replay(&r.steps, from, to).unwrap_or_else(|e| panic!("n={n} serial={serial}: {e}"));
+                let outcomes = m
+                    .replay(&r.steps, from, to)
+                    .unwrap_or_else(|e| panic!("n={n} serial={serial}: {e}"));
                 // The simulation really reaches every case: old, new and trapped.
                 for o in outcomes {
-                    assert!(o.contains(&Outcome::Ran(from)) && o.contains(&Outcome::Ran(to)) && o.contains(&Outcome::Trapped));
+                    assert!(
+                        o.contains(&Outcome::Ran(from))
+                            && o.contains(&Outcome::Ran(to))
+                            && o.contains(&Outcome::Trapped)
+                    );
                 }
             }
         }
@@ -211,7 +250,13 @@ fn replay_broken(edit: impl Fn(&mut Vec<Step>)) -> Result<Vec<Vec<Outcome>>, Str
 }
 
 fn nth_sync(steps: &[Step], n: usize) -> usize {
-    steps.iter().enumerate().filter(|(_, s)| matches!(s, Step::Sync)).nth(n).unwrap().0
+    steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, Step::Sync))
+        .nth(n)
+        .unwrap()
+        .0
 }
 
 #[test]
@@ -236,7 +281,8 @@ fn skipping_the_tail_sync_round_tears_instructions() {
 
 #[test]
 fn writing_without_an_int3_tears_instructions() {
-    let e = replay_broken(|st| st.retain(|s| !matches!(s, Step::Write(_, b) if b == &[INT3]))).unwrap_err();
+    let e = replay_broken(|st| st.retain(|s| !matches!(s, Step::Write(_, b) if b == &[INT3])))
+        .unwrap_err();
     assert!(e.contains("torn"), "{e}");
 }
 

@@ -4,7 +4,9 @@ use batchpoke_pure::txn::*;
 
 fn parse(s: &[u8]) -> Result<Vec<(String, bool)>, ParseError> {
     let mut v = Vec::new();
-    parse_transaction(s, |n, b| v.push((String::from_utf8(n.to_vec()).unwrap(), b)))?;
+    parse_transaction(s, |n, b| {
+        v.push((String::from_utf8(n.to_vec()).unwrap(), b))
+    })?;
     Ok(v)
 }
 
@@ -36,7 +38,10 @@ fn bool_request_as_echo_writes_it() {
 fn transaction_tokens() {
     assert_eq!(
         parse(b"batchpoke.demo_a=1 batchpoke.demo_b=0\n").unwrap(),
-        vec![("batchpoke.demo_a".into(), true), ("batchpoke.demo_b".into(), false)]
+        vec![
+            ("batchpoke.demo_a".into(), true),
+            ("batchpoke.demo_b".into(), false)
+        ]
     );
     assert_eq!(parse(b"\t a=on\n\nb=off  ").unwrap().len(), 2);
 }

@@ -82,7 +82,10 @@ struct Page<'a> {
 impl Write for Page<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         let end = self.len + s.len();
-        self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
     }
@@ -129,7 +132,9 @@ impl kernel::Module for BatchpokeDemo {
         if ret != 0 {
             return Err(Error::from_errno(ret));
         }
-        pr_info!("batchpoke_demo loaded: keys batchpoke_demo.accounting, batchpoke_demo.fast_path\n");
+        pr_info!(
+            "batchpoke_demo loaded: keys batchpoke_demo.accounting, batchpoke_demo.fast_path\n"
+        );
         Ok(BatchpokeDemo { _keys: keys })
     }
 }

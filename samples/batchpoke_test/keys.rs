@@ -102,8 +102,14 @@ pub(crate) fn run_s1024() -> (u32, u32) {
 
 pub(crate) fn run_s4096() -> (u32, u32) {
     sum(&[
-        run_s4096_a, run_s4096_b, run_s4096_c, run_s4096_d,
-        run_s4096_e, run_s4096_f, run_s4096_g, run_s4096_h,
+        run_s4096_a,
+        run_s4096_b,
+        run_s4096_c,
+        run_s4096_d,
+        run_s4096_e,
+        run_s4096_f,
+        run_s4096_g,
+        run_s4096_h,
     ])
 }
 
@@ -185,8 +191,11 @@ pub(crate) fn run_no_tail() -> (u32, u32) {
     (unsafe { batchpoke_test_no_tail() }, 1)
 }
 
+/// Runs every site of one key: `(sites that said true, sites run)`.
+pub(crate) type Runner = fn() -> (u32, u32);
+
 /// Every key the test module registers, with its runner.
-pub(crate) static REGISTERED: [(&Key, fn() -> (u32, u32)); 30] = [
+pub(crate) static REGISTERED: [(&Key, Runner); 30] = [
     (&UL_OFF, run_ul_off),
     (&UL_ON, run_ul_on),
     (&LK_OFF, run_lk_off),

@@ -48,7 +48,11 @@ extern "C" {
         tasks: *mut *mut kernel::bindings::task_struct,
         max: c_int,
     ) -> c_int;
-    fn batchpoke_test_hrtimer_start(f: unsafe extern "C" fn(*mut c_void), data: *mut c_void, period_ns: u64);
+    fn batchpoke_test_hrtimer_start(
+        f: unsafe extern "C" fn(*mut c_void),
+        data: *mut c_void,
+        period_ns: u64,
+    );
     fn batchpoke_test_hrtimer_stop();
     fn batchpoke_test_write_text(addr: usize, byte: u8) -> c_int;
     fn batchpoke_test_try_kprobe(sym: *const c_char, addr: usize) -> c_int;
@@ -83,12 +87,19 @@ impl Ctx {
             core::slice::from_raw_parts(m.jump_entries, m.num_jump_entries as usize)
         };
         for e in entries {
-            let base = e as *const _ as usize;
+            let base = core::ptr::from_ref(e) as usize;
             let addr = base.wrapping_add(e.code as isize as usize);
             let target = (base + 4).wrapping_add(e.target as isize as usize);
             let k = (base + 8).wrapping_add(e.key as usize);
             if k & !3 == key.raw_address() {
-                let _ = sites.push(Site { addr, target, likely: k & 1 != 0 }, GFP_KERNEL);
+                let _ = sites.push(
+                    Site {
+                        addr,
+                        target,
+                        likely: k & 1 != 0,
+                    },
+                    GFP_KERNEL,
+                );
             }
         }
         sites
@@ -99,17 +110,40 @@ impl Ctx {
     fn expect(&self, key: &Key, run: fn() -> (u32, u32), state: bool) -> CaseResult {
         let (yes, ran) = run();
         let want = if state { ran } else { 0 };
-        check!(yes == want, "{:?}: {} of {} sites say true, expected {}", key.name(), yes, ran, want);
-        check!(key.is_enabled() == state, "{:?}: is_enabled() is {}", key.name(), key.is_enabled());
+        check!(
+            yes == want,
+            "{:?}: {} of {} sites say true, expected {}",
+            key.name(),
+            yes,
+            ran,
+            want
+        );
+        check!(
+            key.is_enabled() == state,
+            "{:?}: is_enabled() is {}",
+            key.name(),
+            key.is_enabled()
+        );
         let sites = self.sites(key);
-        check!(sites.len() == ran as usize, "{:?}: {} jump entries, {} sites run", key.name(), sites.len(), ran);
+        check!(
+            sites.len() == ran as usize,
+            "{:?}: {} jump entries, {} sites run",
+            key.name(),
+            sites.len(),
+            ran
+        );
         for site in sites.iter() {
             // SAFETY: the site is in this module's text.
-            let bytes: [u8; 5] = core::array::from_fn(|i| unsafe { core::ptr::read_volatile((site.addr + i) as *const u8) });
+            let bytes: [u8; 5] = core::array::from_fn(|i| unsafe {
+                core::ptr::read_volatile((site.addr + i) as *const u8)
+            });
             check!(
                 site.insn(state) == Some(bytes),
                 "{:?}: site {:#x} holds {:02x?}, expected {:02x?}",
-                key.name(), site.addr, bytes, site.insn(state)
+                key.name(),
+                site.addr,
+                bytes,
+                site.insn(state)
             );
         }
         Ok(())
@@ -117,7 +151,11 @@ impl Ctx {
 }
 
 fn runner(key: &Key) -> fn() -> (u32, u32) {
-    REGISTERED.iter().find(|(k, _)| core::ptr::eq(*k, key)).map(|(_, r)| *r).unwrap_or(run_unregistered)
+    REGISTERED
+        .iter()
+        .find(|(k, _)| core::ptr::eq(*k, key))
+        .map(|(_, r)| *r)
+        .unwrap_or(run_unregistered)
 }
 
 fn apply(changes: &[Change]) -> core::result::Result<Report, Error> {
@@ -127,9 +165,20 @@ fn apply(changes: &[Change]) -> core::result::Result<Report, Error> {
 /// Flips `key` to `state`, checking the report's rounds and the result.
 fn flip(ctx: &Ctx, key: &'static Key, state: bool, rounds: u64) -> CaseResult {
     let report = apply(&[Change::new(key, state)]);
-    check!(report.is_ok(), "{:?}: apply failed: {:?}", key.name(), report.err());
+    check!(
+        report.is_ok(),
+        "{:?}: apply failed: {:?}",
+        key.name(),
+        report.err()
+    );
     let report = report.unwrap_or_default();
-    check!(report.rounds == rounds, "{:?}: {} sync rounds, expected {}", key.name(), report.rounds, rounds);
+    check!(
+        report.rounds == rounds,
+        "{:?}: {} sync rounds, expected {}",
+        key.name(),
+        report.rounds,
+        rounds
+    );
     ctx.expect(key, runner(key), state)
 }
 
@@ -138,7 +187,9 @@ fn flip(ctx: &Ctx, key: &'static Key, state: bool, rounds: u64) -> CaseResult {
 fn reset() -> CaseResult {
     let mut changes = KVec::new();
     for (key, _) in REGISTERED.iter() {
-        changes.push(Change::new(key, key.initially()), GFP_KERNEL).map_err(|_| ())?;
+        changes
+            .push(Change::new(key, key.initially()), GFP_KERNEL)
+            .map_err(|_| ())?;
     }
     let r = apply(&changes);
     check!(r.is_ok(), "resetting the keys failed: {:?}", r.err());
@@ -165,8 +216,17 @@ fn registration_counts_sites(_ctx: &Ctx) -> CaseResult {
         let _ = changes.push(Change::new(key, !key.is_enabled()), GFP_KERNEL);
     }
     let report = apply(&changes).map_err(|_| ())?;
-    check!(report.sites == total, "flipped {} sites, expected {}", report.sites, total);
-    check!(report.rounds == 3, "{} rounds for one transaction", report.rounds);
+    check!(
+        report.sites == total,
+        "flipped {} sites, expected {}",
+        report.sites,
+        total
+    );
+    check!(
+        report.rounds == 3,
+        "{} rounds for one transaction",
+        report.rounds
+    );
     for change in changes.iter_mut() {
         change.enable = !change.enable;
     }
@@ -181,42 +241,79 @@ fn combo(ctx: &Ctx, key: &'static Key) -> CaseResult {
     flip(ctx, key, initial, 3)
 }
 
-fn combo_unlikely_off(ctx: &Ctx) -> CaseResult { combo(ctx, &UL_OFF) }
-fn combo_unlikely_on(ctx: &Ctx) -> CaseResult { combo(ctx, &UL_ON) }
-fn combo_likely_off(ctx: &Ctx) -> CaseResult { combo(ctx, &LK_OFF) }
-fn combo_likely_on(ctx: &Ctx) -> CaseResult { combo(ctx, &LK_ON) }
+fn combo_unlikely_off(ctx: &Ctx) -> CaseResult {
+    combo(ctx, &UL_OFF)
+}
+fn combo_unlikely_on(ctx: &Ctx) -> CaseResult {
+    combo(ctx, &UL_ON)
+}
+fn combo_likely_off(ctx: &Ctx) -> CaseResult {
+    combo(ctx, &LK_OFF)
+}
+fn combo_likely_on(ctx: &Ctx) -> CaseResult {
+    combo(ctx, &LK_ON)
+}
 
 fn batch_size(ctx: &Ctx, key: &'static Key) -> CaseResult {
     combo(ctx, key)
 }
 
-fn batch_1(ctx: &Ctx) -> CaseResult { batch_size(ctx, &S1) }
-fn batch_2(ctx: &Ctx) -> CaseResult { batch_size(ctx, &S2) }
-fn batch_64(ctx: &Ctx) -> CaseResult { batch_size(ctx, &S64) }
-fn batch_255(ctx: &Ctx) -> CaseResult { batch_size(ctx, &S255) }
-fn batch_256(ctx: &Ctx) -> CaseResult { batch_size(ctx, &S256) }
-fn batch_257(ctx: &Ctx) -> CaseResult { batch_size(ctx, &S257) }
-fn batch_1024(ctx: &Ctx) -> CaseResult { batch_size(ctx, &S1024) }
-fn batch_4096(ctx: &Ctx) -> CaseResult { batch_size(ctx, &S4096) }
+fn batch_1(ctx: &Ctx) -> CaseResult {
+    batch_size(ctx, &S1)
+}
+fn batch_2(ctx: &Ctx) -> CaseResult {
+    batch_size(ctx, &S2)
+}
+fn batch_64(ctx: &Ctx) -> CaseResult {
+    batch_size(ctx, &S64)
+}
+fn batch_255(ctx: &Ctx) -> CaseResult {
+    batch_size(ctx, &S255)
+}
+fn batch_256(ctx: &Ctx) -> CaseResult {
+    batch_size(ctx, &S256)
+}
+fn batch_257(ctx: &Ctx) -> CaseResult {
+    batch_size(ctx, &S257)
+}
+fn batch_1024(ctx: &Ctx) -> CaseResult {
+    batch_size(ctx, &S1024)
+}
+fn batch_4096(ctx: &Ctx) -> CaseResult {
+    batch_size(ctx, &S4096)
+}
 
 fn serial(ctx: &Ctx, key: &'static Key, sites: u64) -> CaseResult {
     let initial = key.initially();
     for state in [!initial, initial] {
         let report = batchpoke_api::apply_serial(&[Change::new(key, state)]).map_err(|_| ())?;
-        check!(report.rounds == 3 * sites, "serial: {} rounds for {} sites", report.rounds, sites);
+        check!(
+            report.rounds == 3 * sites,
+            "serial: {} rounds for {} sites",
+            report.rounds,
+            sites
+        );
         ctx.expect(key, runner(key), state)?;
     }
     Ok(())
 }
 
-fn serial_1_site(ctx: &Ctx) -> CaseResult { serial(ctx, &S1, 1) }
-fn serial_64_sites(ctx: &Ctx) -> CaseResult { serial(ctx, &S64, 64) }
+fn serial_1_site(ctx: &Ctx) -> CaseResult {
+    serial(ctx, &S1, 1)
+}
+fn serial_64_sites(ctx: &Ctx) -> CaseResult {
+    serial(ctx, &S64, 64)
+}
 
 fn no_tail_change_two_rounds(ctx: &Ctx) -> CaseResult {
     let sites = ctx.sites(&NO_TAIL);
     check!(sites.len() == 1, "{} no_tail sites", sites.len());
     let insn = sites[0].insn(true);
-    check!(insn == Some([0xe9, 0x1f, 0x44, 0, 0]), "no_tail jump encodes as {:02x?}", insn);
+    check!(
+        insn == Some([0xe9, 0x1f, 0x44, 0, 0]),
+        "no_tail jump encodes as {:02x?}",
+        insn
+    );
     flip(ctx, &NO_TAIL, true, 2)?;
     flip(ctx, &NO_TAIL, false, 2)
 }
@@ -228,10 +325,24 @@ fn many_keys(ctx: &Ctx, count: usize) -> CaseResult {
     }
     for pass in 0..2 {
         let report = apply(&changes).map_err(|_| ())?;
-        check!(report.rounds == 3, "{} keys: {} rounds", count, report.rounds);
-        check!(report.sites == 4 * count as u64, "{} keys: {} sites", count, report.sites);
+        check!(
+            report.rounds == 3,
+            "{} keys: {} rounds",
+            count,
+            report.rounds
+        );
+        check!(
+            report.sites == 4 * count as u64,
+            "{} keys: {} sites",
+            count,
+            report.sites
+        );
         for (i, key) in MULTI.iter().enumerate() {
-            let want = if i < count && pass == 0 { !key.initially() } else { key.initially() };
+            let want = if i < count && pass == 0 {
+                !key.initially()
+            } else {
+                key.initially()
+            };
             ctx.expect(key, runner(key), want)?;
         }
         for change in changes.iter_mut() {
@@ -241,10 +352,18 @@ fn many_keys(ctx: &Ctx, count: usize) -> CaseResult {
     Ok(())
 }
 
-fn many_keys_1(ctx: &Ctx) -> CaseResult { many_keys(ctx, 1) }
-fn many_keys_2(ctx: &Ctx) -> CaseResult { many_keys(ctx, 2) }
-fn many_keys_8(ctx: &Ctx) -> CaseResult { many_keys(ctx, 8) }
-fn many_keys_16(ctx: &Ctx) -> CaseResult { many_keys(ctx, 16) }
+fn many_keys_1(ctx: &Ctx) -> CaseResult {
+    many_keys(ctx, 1)
+}
+fn many_keys_2(ctx: &Ctx) -> CaseResult {
+    many_keys(ctx, 2)
+}
+fn many_keys_8(ctx: &Ctx) -> CaseResult {
+    many_keys(ctx, 8)
+}
+fn many_keys_16(ctx: &Ctx) -> CaseResult {
+    many_keys(ctx, 16)
+}
 
 fn sizes_and_keys_in_one_transaction(ctx: &Ctx) -> CaseResult {
     let keys: [&'static Key; 4] = [&S255, &S257, &M3, &UL_ON];
@@ -253,7 +372,11 @@ fn sizes_and_keys_in_one_transaction(ctx: &Ctx) -> CaseResult {
         let _ = changes.push(Change::new(key, !key.initially()), GFP_KERNEL);
     }
     let report = apply(&changes).map_err(|_| ())?;
-    check!(report.rounds == 3 && report.sites == 255 + 257 + 4 + 4, "report {:?}", report);
+    check!(
+        report.rounds == 3 && report.sites == 255 + 257 + 4 + 4,
+        "report {:?}",
+        report
+    );
     for key in keys {
         ctx.expect(key, runner(key), !key.initially())?;
     }
@@ -266,7 +389,11 @@ fn sizes_and_keys_in_one_transaction(ctx: &Ctx) -> CaseResult {
 
 fn unchanged_key_costs_nothing(ctx: &Ctx) -> CaseResult {
     let report = apply(&[Change::new(&S64, S64.is_enabled())]).map_err(|_| ())?;
-    check!(report == Report::default(), "setting a key to its state: {:?}", report);
+    check!(
+        report == Report::default(),
+        "setting a key to its state: {:?}",
+        report
+    );
     ctx.expect(&S64, run_s64, S64.initially())
 }
 
@@ -278,7 +405,11 @@ fn all_unchanged(ctx: &Ctx) -> CaseResult {
 }
 
 fn duplicate_key_refused(ctx: &Ctx) -> CaseResult {
-    let r = apply(&[Change::new(&S2, true), Change::new(&S64, true), Change::new(&S2, false)]);
+    let r = apply(&[
+        Change::new(&S2, true),
+        Change::new(&S64, true),
+        Change::new(&S2, false),
+    ]);
     check!(r.err() == Some(EINVAL), "duplicate key: {:?}", r);
     all_unchanged(ctx)
 }
@@ -292,7 +423,11 @@ fn unregistered_key_refused(ctx: &Ctx) -> CaseResult {
 
 fn double_registration_refused(ctx: &Ctx) -> CaseResult {
     let r = Registration::new(ctx.module, &[&S1]);
-    check!(r.as_ref().err() == Some(&EEXIST), "second registration of s1: {:?}", r.as_ref().err());
+    check!(
+        r.as_ref().err() == Some(&EEXIST),
+        "second registration of s1: {:?}",
+        r.as_ref().err()
+    );
     // The failed attempt must not have disturbed the first registration.
     flip(ctx, &S1, true, 3)?;
     flip(ctx, &S1, false, 3)
@@ -304,15 +439,19 @@ fn tampered_site_refused(ctx: &Ctx) -> CaseResult {
     let victim = sites[2].addr + 4;
     // NOP5's last byte 00 -> 01 is still a harmless NOP (a displacement of 1).
     // SAFETY: a byte of this module's text, in a site no CPU runs now.
-    check!(unsafe { batchpoke_test_write_text(victim, 0x01) } == 0, "cannot write the site");
+    let written = unsafe { batchpoke_test_write_text(victim, 0x01) } == 0;
+    check!(written, "cannot write the site");
     let before = batchpoke_api::stats();
     let r = apply(&[Change::new(&S64, true), Change::new(&TAMPER, true)]);
     let after = batchpoke_api::stats();
-    // SAFETY: as above.
+    // SAFETY: as above; the transaction was refused, so no CPU runs it.
     let restored = unsafe { batchpoke_test_write_text(victim, 0x00) } == 0;
     check!(restored, "cannot restore the site");
     check!(r.err() == Some(EIO), "tampered transaction: {:?}", r);
-    check!(after.sync_rounds == before.sync_rounds, "a refused transaction ran sync rounds");
+    check!(
+        after.sync_rounds == before.sync_rounds,
+        "a refused transaction ran sync rounds"
+    );
     check!(after.refused == before.refused + 1, "refusal not counted");
     all_unchanged(ctx)?;
     ctx.expect(&TAMPER, run_tamper, false)?;
@@ -321,9 +460,15 @@ fn tampered_site_refused(ctx: &Ctx) -> CaseResult {
 }
 
 fn kprobe_on_handler_refused(_ctx: &Ctx) -> CaseResult {
+    #[allow(clippy::disallowed_methods)]
+    let name = c"batchpoke_int3_notify".as_ptr();
     // SAFETY: a NUL-terminated symbol name.
-    let ret = unsafe { batchpoke_test_try_kprobe(c"batchpoke_int3_notify".as_ptr(), 0) };
-    check!(ret == EINVAL.to_errno(), "register_kprobe(batchpoke_int3_notify) = {}", ret);
+    let ret = unsafe { batchpoke_test_try_kprobe(name, 0) };
+    check!(
+        ret == EINVAL.to_errno(),
+        "register_kprobe(batchpoke_int3_notify) = {}",
+        ret
+    );
     Ok(())
 }
 
@@ -332,7 +477,11 @@ fn kprobe_on_site_refused(ctx: &Ctx) -> CaseResult {
     for site in sites.iter() {
         // SAFETY: a site address of this module's text.
         let ret = unsafe { batchpoke_test_try_kprobe(core::ptr::null(), site.addr) };
-        check!(ret != 0, "register_kprobe on site {:#x} succeeded", site.addr);
+        check!(
+            ret != 0,
+            "register_kprobe on site {:#x} succeeded",
+            site.addr
+        );
     }
     Ok(())
 }
@@ -342,10 +491,28 @@ fn stats_account_transactions(_ctx: &Ctx) -> CaseResult {
     let r1 = apply(&[Change::new(&S255, true)]).map_err(|_| ())?;
     let r2 = apply(&[Change::new(&S255, false)]).map_err(|_| ())?;
     let after = batchpoke_api::stats();
-    check!(after.transactions == before.transactions + 2, "transactions {} -> {}", before.transactions, after.transactions);
-    check!(after.sites_patched == before.sites_patched + r1.sites + r2.sites, "sites_patched");
-    check!(after.sync_rounds == before.sync_rounds + 6, "sync_rounds {} -> {}", before.sync_rounds, after.sync_rounds);
-    check!(after.last_ns > 0 && after.max_ns >= after.last_ns, "times {} {}", after.last_ns, after.max_ns);
+    check!(
+        after.transactions == before.transactions + 2,
+        "transactions {} -> {}",
+        before.transactions,
+        after.transactions
+    );
+    check!(
+        after.sites_patched == before.sites_patched + r1.sites + r2.sites,
+        "sites_patched"
+    );
+    check!(
+        after.sync_rounds == before.sync_rounds + 6,
+        "sync_rounds {} -> {}",
+        before.sync_rounds,
+        after.sync_rounds
+    );
+    check!(
+        after.last_ns > 0 && after.max_ns >= after.last_ns,
+        "times {} {}",
+        after.last_ns,
+        after.max_ns
+    );
     Ok(())
 }
 
@@ -403,6 +570,11 @@ fn observe(sites: &[fn() -> (u32, u32)], stable: &AtomicU64, bad: &AtomicU64) ->
 
 const READER_SITES: [fn() -> (u32, u32); 3] = [run_s256, run_lk_off, run_s64];
 
+/// A reader kthread: runs the flipped keys' sites until stopped.
+///
+/// # Safety
+///
+/// Started as a kthread by `batchpoke_test_start_threads`.
 unsafe extern "C" fn reader(_data: *mut c_void) -> c_int {
     // SAFETY: plain call from a kthread.
     while !unsafe { kernel::bindings::kthread_should_stop() } {
@@ -415,6 +587,11 @@ unsafe extern "C" fn reader(_data: *mut c_void) -> c_int {
     0
 }
 
+/// The hrtimer's reader: runs one key's sites in hard-IRQ context.
+///
+/// # Safety
+///
+/// Called by the test hrtimer only.
 unsafe extern "C" fn irq_reader(_data: *mut c_void) {
     if observe(&[run_s64], &SHARED.irq_stable_runs, &SHARED.irq_bad_runs) {
         SHARED.irq_patching_runs.fetch_add(1, Ordering::Relaxed);
@@ -427,7 +604,9 @@ fn concurrent_transactions(ctx: &Ctx) -> CaseResult {
     let mut tasks = [core::ptr::null_mut(); 8];
     let hits_before = batchpoke_api::stats().int3_hits;
     // SAFETY: `reader` is a kthread function; `tasks` has room for 8.
-    let n = unsafe { batchpoke_test_start_threads(reader, core::ptr::null_mut(), tasks.as_mut_ptr(), 8) };
+    let n = unsafe {
+        batchpoke_test_start_threads(reader, core::ptr::null_mut(), tasks.as_mut_ptr(), 8)
+    };
     check!(n >= 2, "started {} reader threads", n);
     // SAFETY: `irq_reader` only reads atomics and runs sites.
     unsafe { batchpoke_test_hrtimer_start(irq_reader, core::ptr::null_mut(), 100_000) };
@@ -435,7 +614,11 @@ fn concurrent_transactions(ctx: &Ctx) -> CaseResult {
     for i in 0..FLIPS {
         let state = i % 2 == 0;
         SHARED.generation.fetch_add(1, Ordering::AcqRel);
-        let r = apply(&[Change::new(&S256, state), Change::new(&LK_OFF, state), Change::new(&S64, state)]);
+        let r = apply(&[
+            Change::new(&S256, state),
+            Change::new(&LK_OFF, state),
+            Change::new(&S64, state),
+        ]);
         if let Ok(report) = r {
             if report.rounds != 3 && failure.is_none() {
                 failure = Some(("rounds", i));
@@ -466,11 +649,21 @@ fn concurrent_transactions(ctx: &Ctx) -> CaseResult {
         FLIPS, n, stable, bad, irq_stable, irq_bad, irq_patching, hits
     );
     check!(failure.is_none(), "transaction {:?}", failure);
-    check!(bad == 0 && irq_bad == 0, "readers saw a state their key did not have");
+    check!(
+        bad == 0 && irq_bad == 0,
+        "readers saw a state their key did not have"
+    );
     check!(stable > 0, "no reader completed a run between transactions");
-    check!(irq_patching > 0, "no IRQ-context run overlapped a transaction");
+    check!(
+        irq_patching > 0,
+        "no IRQ-context run overlapped a transaction"
+    );
     HITS.store(hits, Ordering::Relaxed);
-    for (key, run) in [(&S256, run_s256 as fn() -> (u32, u32)), (&LK_OFF, run_lk_off), (&S64, run_s64)] {
+    for (key, run) in [
+        (&S256, run_s256 as fn() -> (u32, u32)),
+        (&LK_OFF, run_lk_off),
+        (&S64, run_s64),
+    ] {
         ctx.expect(key, run, false)?;
     }
     Ok(())
@@ -480,7 +673,11 @@ static HITS: AtomicU64 = AtomicU64::new(0);
 
 fn int3_handler_was_hit(_ctx: &Ctx) -> CaseResult {
     let hits = HITS.load(Ordering::Relaxed);
-    check!(hits > 0, "no trap on a site during {} transactions with readers", FLIPS);
+    check!(
+        hits > 0,
+        "no trap on a site during {} transactions with readers",
+        FLIPS
+    );
     Ok(())
 }
 
@@ -510,19 +707,36 @@ const CASES: [Case; 34] = [
     ("transaction_2_keys_3_rounds", many_keys_2),
     ("transaction_8_keys_3_rounds", many_keys_8),
     ("transaction_16_keys_3_rounds", many_keys_16),
-    ("transaction_mixed_sizes_3_rounds", sizes_and_keys_in_one_transaction),
+    (
+        "transaction_mixed_sizes_3_rounds",
+        sizes_and_keys_in_one_transaction,
+    ),
     ("unchanged_key_costs_no_round", unchanged_key_costs_nothing),
-    ("duplicate_key_refused_nothing_changed", duplicate_key_refused),
-    ("unregistered_key_refused_nothing_changed", unregistered_key_refused),
+    (
+        "duplicate_key_refused_nothing_changed",
+        duplicate_key_refused,
+    ),
+    (
+        "unregistered_key_refused_nothing_changed",
+        unregistered_key_refused,
+    ),
     ("double_registration_refused", double_registration_refused),
-    ("tampered_site_refused_nothing_changed", tampered_site_refused),
+    (
+        "tampered_site_refused_nothing_changed",
+        tampered_site_refused,
+    ),
     ("kprobe_on_int3_handler_refused", kprobe_on_handler_refused),
     ("kprobe_on_site_refused", kprobe_on_site_refused),
     ("stats_account_transactions", stats_account_transactions),
-    ("concurrent_readers_and_irq_see_real_states", concurrent_transactions),
+    (
+        "concurrent_readers_and_irq_see_real_states",
+        concurrent_transactions,
+    ),
     ("int3_handler_hit_during_concurrency", int3_handler_was_hit),
     ("keys_back_to_initial_states", all_unchanged),
-    ("unregistered_key_untouched", |ctx| ctx.expect(&UNREGISTERED, run_unregistered, false)),
+    ("unregistered_key_untouched", |ctx| {
+        ctx.expect(&UNREGISTERED, run_unregistered, false)
+    }),
 ];
 
 struct BatchpokeTest {
@@ -551,10 +765,16 @@ impl kernel::Module for BatchpokeTest {
                 pr_info!("not ok {} {}\n", i + 1, name);
             }
         }
-        pr_info!("# batchpoke_test: {} passed, {} failed\n", CASES.len() - failed, failed);
+        pr_info!(
+            "# batchpoke_test: {} passed, {} failed\n",
+            CASES.len() - failed,
+            failed
+        );
         if failed != 0 {
             return Err(EINVAL);
         }
-        Ok(BatchpokeTest { _registration: registration })
+        Ok(BatchpokeTest {
+            _registration: registration,
+        })
     }
 }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# style.sh KDIR [--fix]: rustfmt with the kernel's .rustfmt.toml over every
+# Rust file of the project, and clippy (make CLIPPY=1) over the module
+# crates; prints `ok`/`not ok` lines and fails on any finding.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+kdir=${1:?usage: style.sh KDIR [--fix]}
+fix=${2:-}
+
+cd "$top"
+# rustfmt follows `mod` declarations from these roots.
+roots=(rust/batchpoke_main.rs rust/pure/mod.rs rust/batchpoke_api/mod.rs samples/*/*.rs rust/tests/*.rs)
+fmt=(rustfmt --edition 2021 --config-path "$kdir/.rustfmt.toml")
+status=0
+if [ "$fix" = --fix ]; then
+	"${fmt[@]}" "${roots[@]}"
+	exit
+fi
+if out=$("${fmt[@]}" --check "${roots[@]}" 2>&1); then
+	echo "ok rustfmt_clean"
+else
+	echo "not ok rustfmt_clean"
+	echo "$out" | head -n 20 | sed 's/^/# /'
+	status=1
+fi
+# Clippy: rebuild the crates with clippy as the compiler driver.
+touch rust/batchpoke_main.rs samples/*/*.rs
+log=$(make -s CLIPPY=1 KDIR="$kdir" modules 2>&1)
+touch rust/batchpoke_main.rs samples/*/*.rs
+if ! grep -qE '^(warning|error)' <<<"$log"; then
+	echo "ok clippy_clean"
+else
+	echo "not ok clippy_clean"
+	grep -E -A 4 '^(warning|error)' <<<"$log" | head -n 30 | sed 's/^/# /'
+	status=1
+fi
+if out=$(cd rust && cargo clippy --quiet --all-targets -- -D warnings 2>&1); then
+	echo "ok host_clippy_clean"
+else
+	echo "not ok host_clippy_clean"
+	echo "$out" | head -n 20 | sed 's/^/# /'
+	status=1
+fi
+exit $status
