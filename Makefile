@@ -5,6 +5,7 @@
 #   make                 build batchpoke.ko and the samples against KDIR
 #   make run             boot the VM, load batchpoke, show what it does
 #   make check           host unit tests + the in-VM selftests
+#   make bench           batchpoke vs serial vs the kernel's static keys
 #   make kernel          build (or reuse) the cached Rust-enabled kernel
 #   make vm-shell        interactive guest with the modules in /lib/batchpoke
 #   make rust-analyzer   rust-project.json for editors
@@ -24,12 +25,13 @@ export KERNEL KERNEL_FLAVOR
 SCRIPTS := $(CURDIR)/scripts
 LIB := . $(SCRIPTS)/lib.sh
 
-# With no KDIR the cached tree is used, built on first use.
+# With no KDIR the cached tree is used, built on first use (which sets up
+# the toolchain too); with a KDIR only the toolchain is needed.
 ifeq ($(KDIR),)
 KDIR_DEP := kernel
 KDIR = $(shell $(SCRIPTS)/build-kernel.sh --path)
 else
-KDIR_DEP :=
+KDIR_DEP := toolchain
 endif
 
 # The kernel's Makefile ignores BINDGEN from the environment, so every
@@ -37,7 +39,7 @@ endif
 KMAKE = $(LIB) && $(MAKE) -C "$(KDIR)" M=$(CURDIR) BINDGEN="$$BINDGEN" \
 	LIBCLANG_PATH="$$(libclang_path)" $(if $(CLIPPY),CLIPPY=1)
 
-.PHONY: all modules kernel toolchain check run vm-shell rust-analyzer rustfmt style clean kdir-ok
+.PHONY: all modules kernel toolchain check run bench vm-shell rust-analyzer rustfmt style clean kdir-ok
 
 all: modules
 
@@ -47,7 +49,7 @@ toolchain:
 kernel:
 	@$(SCRIPTS)/build-kernel.sh >/dev/null
 
-kdir-ok: $(KDIR_DEP) toolchain
+kdir-ok: $(KDIR_DEP)
 	@$(SCRIPTS)/check-kdir.sh "$(KDIR)"
 	@# Objects built against one tree must not be linked against another.
 	@if [ -f .kdir ] && [ "$$(cat .kdir)" != "$(KDIR)" ]; then \
@@ -73,6 +75,9 @@ check: modules
 
 run: modules
 	@$(SCRIPTS)/run.sh "$(KDIR)"
+
+bench: modules
+	@$(SCRIPTS)/bench.sh "$(KDIR)"
 
 vm-shell: modules
 	@$(SCRIPTS)/vm-run.sh --kdir "$(KDIR)" --interactive

@@ -98,11 +98,7 @@ impl Engine {
     pub(crate) unsafe fn apply(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {
         let start = now_ns();
         let applied = self.apply_locked(pokes, strategy)?;
-        STATS.transaction(
-            applied.sites,
-            applied.rounds,
-            now_ns().saturating_sub(start),
-        );
+        STATS.transaction(applied.sites, now_ns().saturating_sub(start));
         Ok(applied)
     }
 

@@ -35,12 +35,17 @@ impl Stats {
         self.int3_hits.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts one applied transaction.
-    pub(crate) fn transaction(&self, sites: usize, rounds: usize, ns: u64) {
+    /// Counts one sync round, as soon as every CPU has serialized: a
+    /// reader that sees the count grow knows the round is complete.
+    pub(crate) fn sync_round(&self) {
+        self.sync_rounds.fetch_add(1, Ordering::Release);
+    }
+
+    /// Counts one applied transaction (its rounds were counted as they ran).
+    pub(crate) fn transaction(&self, sites: usize, ns: u64) {
         self.transactions.fetch_add(1, Ordering::Relaxed);
         self.sites_patched
             .fetch_add(sites as u64, Ordering::Relaxed);
-        self.sync_rounds.fetch_add(rounds as u64, Ordering::Relaxed);
         self.last_ns.store(ns, Ordering::Relaxed);
         self.max_ns.fetch_max(ns, Ordering::Relaxed);
     }
@@ -55,7 +60,7 @@ impl Stats {
         Snapshot {
             transactions: self.transactions.load(Ordering::Relaxed),
             sites_patched: self.sites_patched.load(Ordering::Relaxed),
-            sync_rounds: self.sync_rounds.load(Ordering::Relaxed),
+            sync_rounds: self.sync_rounds.load(Ordering::Acquire),
             int3_hits: self.int3_hits.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
             last_ns: self.last_ns.load(Ordering::Relaxed),

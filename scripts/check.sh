@@ -24,7 +24,7 @@ fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAILED: $1"; }
 # --- 1. host unit tests -------------------------------------------------------
 say "host unit tests (cargo test)"
 host_log=$(mktemp)
-(cd "$top/rust" && cargo test --quiet 2>&1) | tee "$host_log"
+(cd "$top/rust" && cargo test --quiet --no-fail-fast 2>&1) | tee "$host_log"
 host_rc=${PIPESTATUS[0]}
 read -r hp hf < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
 	END { print p + 0, f + 0 }' "$host_log")

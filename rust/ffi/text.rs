@@ -254,6 +254,7 @@ impl Text for KernelText<'_> {
         // SAFETY: plain call; cpus_read_lock is held (constructor's contract).
         unsafe { bindings::batchpoke_helper_sync_each_cpu() };
         self.rounds += 1;
+        crate::stats::STATS.sync_round();
     }
 
     fn retire(&mut self) {

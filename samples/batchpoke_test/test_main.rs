@@ -528,6 +528,12 @@ fn stats_account_transactions(_ctx: &Ctx) -> CaseResult {
 struct Shared {
     generation: AtomicU64,
     committed: AtomicBool,
+    /// batchpoke's sync-round count when the transaction in flight started.
+    base_rounds: AtomicU64,
+    /// Runs that started after the transaction's first sync round (its
+    /// int3s are in place: only the new state may be seen).
+    guarded_runs: AtomicU64,
+    guarded_old: AtomicU64,
     stable_runs: AtomicU64,
     bad_runs: AtomicU64,
     irq_stable_runs: AtomicU64,
@@ -539,6 +545,9 @@ struct Shared {
 static SHARED: Shared = Shared {
     generation: AtomicU64::new(0),
     committed: AtomicBool::new(false),
+    base_rounds: AtomicU64::new(0),
+    guarded_runs: AtomicU64::new(0),
+    guarded_old: AtomicU64::new(0),
     stable_runs: AtomicU64::new(0),
     bad_runs: AtomicU64::new(0),
     irq_stable_runs: AtomicU64::new(0),
@@ -551,12 +560,27 @@ static SHARED: Shared = Shared {
 fn observe(sites: &[fn() -> (u32, u32)], stable: &AtomicU64, bad: &AtomicU64) -> bool {
     let before = SHARED.generation.load(Ordering::Acquire);
     let committed = SHARED.committed.load(Ordering::Acquire);
+    // Once the first sync round of a transaction is complete, every site it
+    // changes traps or holds its new bytes, and a trap must behave as the
+    // new instruction: from then on no run may see the old state.
+    let base = SHARED.base_rounds.load(Ordering::Acquire);
+    let guarded = before % 2 == 1 && batchpoke_api::stats().sync_rounds > base;
     let mut wrong = false;
+    // Whether any site said anything but the new state.
+    let mut saw_old = false;
     for run in sites {
         let (yes, ran) = run();
-        wrong |= yes != if committed { ran } else { 0 };
+        let (old, new) = if committed { (ran, 0) } else { (0, ran) };
+        wrong |= yes != old;
+        saw_old |= yes != new;
     }
     let after = SHARED.generation.load(Ordering::Acquire);
+    if guarded && before == after {
+        SHARED.guarded_runs.fetch_add(1, Ordering::Relaxed);
+        if saw_old {
+            SHARED.guarded_old.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     if before == after && before % 2 == 0 {
         stable.fetch_add(1, Ordering::Relaxed);
         if wrong {
@@ -613,6 +637,9 @@ fn concurrent_transactions(ctx: &Ctx) -> CaseResult {
     let mut failure = None;
     for i in 0..FLIPS {
         let state = i % 2 == 0;
+        SHARED
+            .base_rounds
+            .store(batchpoke_api::stats().sync_rounds, Ordering::Release);
         SHARED.generation.fetch_add(1, Ordering::AcqRel);
         let r = apply(&[
             Change::new(&S256, state),
@@ -644,6 +671,13 @@ fn concurrent_transactions(ctx: &Ctx) -> CaseResult {
     let irq_stable = SHARED.irq_stable_runs.load(Ordering::Relaxed);
     let irq_bad = SHARED.irq_bad_runs.load(Ordering::Relaxed);
     let irq_patching = SHARED.irq_patching_runs.load(Ordering::Relaxed);
+    let guarded = SHARED.guarded_runs.load(Ordering::Relaxed);
+    let guarded_old = SHARED.guarded_old.load(Ordering::Relaxed);
+    pr_info!(
+        "# {} runs after a first sync round, {} of them saw the old state\n",
+        guarded,
+        guarded_old
+    );
     pr_info!(
         "# {} flips, {} readers: {} stable runs ({} wrong); IRQ: {} stable runs ({} wrong), {} during patching; {} int3 hits\n",
         FLIPS, n, stable, bad, irq_stable, irq_bad, irq_patching, hits
@@ -654,6 +688,12 @@ fn concurrent_transactions(ctx: &Ctx) -> CaseResult {
         "readers saw a state their key did not have"
     );
     check!(stable > 0, "no reader completed a run between transactions");
+    check!(guarded > 0, "no reader ran while int3s guarded the sites");
+    check!(
+        guarded_old == 0,
+        "{} runs saw the old state after the first sync round",
+        guarded_old
+    );
     check!(
         irq_patching > 0,
         "no IRQ-context run overlapped a transaction"

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The C half of batchpoke_bench: kernel static keys, spinner, sysfs. */
+#ifndef BATCHPOKE_BENCH_H
+#define BATCHPOKE_BENCH_H
+
+#include <linux/types.h>
+
+/* kernel_keys.c */
+int batchpoke_bench_kernel_set(int group, int key, bool enable);
+int batchpoke_bench_kernel_run(int group, int key);
+
+/* bench_glue.c */
+int batchpoke_bench_glue_start(void);
+void batchpoke_bench_glue_stop(void);
+int batchpoke_bench_spinner_start(int cpu);
+void batchpoke_bench_spinner_stop(void);
+u64 batchpoke_bench_now_ns(void);
+
+/* bench_main.rs */
+u64 batchpoke_bench_spin_once(u64 last);
+ssize_t batchpoke_bench_run_store(const char *buf, size_t count);
+ssize_t batchpoke_bench_result_show(char *buf);
+
+#endif

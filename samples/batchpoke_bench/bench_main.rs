@@ -1,0 +1,1570 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! batchpoke_bench: flips K keys of S sites each, R times on and off, with
+//! three variants side by side, and reports what each flip cost:
+//!
+//! - `batch`: batchpoke, one transaction per flip of all K keys;
+//! - `serial`: batchpoke, one batch per site (the pre-batching protocol);
+//! - `kernel`: the same layout of sites on ordinary static keys, flipped
+//!   with `static_key_enable()`/`static_key_disable()` (kernel_keys.c).
+//!
+//! Driven through `/sys/kernel/batchpoke_bench/run` (write
+//! `<variant> <K> <S> <R>`, then read `result`) by
+//! `scripts/selftest/bench.sh`, which measures the IPIs of every run from
+//! the CAL line of `/proc/interrupts`.
+
+use core::ffi::{c_char, c_int, CStr};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use kernel::prelude::*;
+use kernel::sync::{new_mutex, Mutex};
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../rust/batchpoke_api/mod.rs"]
+mod batchpoke_api;
+
+use batchpoke_api::{Change, Key, Registration};
+
+module! {
+    type: BatchpokeBench,
+    name: "batchpoke_bench",
+    authors: ["batchpoke developers"],
+    description: "batchpoke benchmark: batch vs serial vs the kernel's static keys",
+    license: "GPL",
+}
+
+/// Keys per group.
+const KEYS: usize = 64;
+/// Sites per key of each group.
+const GROUP_SITES: [usize; 3] = [1, 16, 256];
+
+/// `c"<name>"` for a key of a group array.
+macro_rules! key_name {
+    ($name:literal) => {
+        match CStr::from_bytes_with_nul(concat!($name, "\0").as_bytes()) {
+            Ok(name) => Key::new(name, false),
+            Err(_) => panic!("key names are NUL-terminated literals"),
+        }
+    };
+}
+
+static G1: [Key; KEYS] = [
+    key_name!("g1_0"),
+    key_name!("g1_1"),
+    key_name!("g1_2"),
+    key_name!("g1_3"),
+    key_name!("g1_4"),
+    key_name!("g1_5"),
+    key_name!("g1_6"),
+    key_name!("g1_7"),
+    key_name!("g1_8"),
+    key_name!("g1_9"),
+    key_name!("g1_10"),
+    key_name!("g1_11"),
+    key_name!("g1_12"),
+    key_name!("g1_13"),
+    key_name!("g1_14"),
+    key_name!("g1_15"),
+    key_name!("g1_16"),
+    key_name!("g1_17"),
+    key_name!("g1_18"),
+    key_name!("g1_19"),
+    key_name!("g1_20"),
+    key_name!("g1_21"),
+    key_name!("g1_22"),
+    key_name!("g1_23"),
+    key_name!("g1_24"),
+    key_name!("g1_25"),
+    key_name!("g1_26"),
+    key_name!("g1_27"),
+    key_name!("g1_28"),
+    key_name!("g1_29"),
+    key_name!("g1_30"),
+    key_name!("g1_31"),
+    key_name!("g1_32"),
+    key_name!("g1_33"),
+    key_name!("g1_34"),
+    key_name!("g1_35"),
+    key_name!("g1_36"),
+    key_name!("g1_37"),
+    key_name!("g1_38"),
+    key_name!("g1_39"),
+    key_name!("g1_40"),
+    key_name!("g1_41"),
+    key_name!("g1_42"),
+    key_name!("g1_43"),
+    key_name!("g1_44"),
+    key_name!("g1_45"),
+    key_name!("g1_46"),
+    key_name!("g1_47"),
+    key_name!("g1_48"),
+    key_name!("g1_49"),
+    key_name!("g1_50"),
+    key_name!("g1_51"),
+    key_name!("g1_52"),
+    key_name!("g1_53"),
+    key_name!("g1_54"),
+    key_name!("g1_55"),
+    key_name!("g1_56"),
+    key_name!("g1_57"),
+    key_name!("g1_58"),
+    key_name!("g1_59"),
+    key_name!("g1_60"),
+    key_name!("g1_61"),
+    key_name!("g1_62"),
+    key_name!("g1_63"),
+];
+static G16: [Key; KEYS] = [
+    key_name!("g16_0"),
+    key_name!("g16_1"),
+    key_name!("g16_2"),
+    key_name!("g16_3"),
+    key_name!("g16_4"),
+    key_name!("g16_5"),
+    key_name!("g16_6"),
+    key_name!("g16_7"),
+    key_name!("g16_8"),
+    key_name!("g16_9"),
+    key_name!("g16_10"),
+    key_name!("g16_11"),
+    key_name!("g16_12"),
+    key_name!("g16_13"),
+    key_name!("g16_14"),
+    key_name!("g16_15"),
+    key_name!("g16_16"),
+    key_name!("g16_17"),
+    key_name!("g16_18"),
+    key_name!("g16_19"),
+    key_name!("g16_20"),
+    key_name!("g16_21"),
+    key_name!("g16_22"),
+    key_name!("g16_23"),
+    key_name!("g16_24"),
+    key_name!("g16_25"),
+    key_name!("g16_26"),
+    key_name!("g16_27"),
+    key_name!("g16_28"),
+    key_name!("g16_29"),
+    key_name!("g16_30"),
+    key_name!("g16_31"),
+    key_name!("g16_32"),
+    key_name!("g16_33"),
+    key_name!("g16_34"),
+    key_name!("g16_35"),
+    key_name!("g16_36"),
+    key_name!("g16_37"),
+    key_name!("g16_38"),
+    key_name!("g16_39"),
+    key_name!("g16_40"),
+    key_name!("g16_41"),
+    key_name!("g16_42"),
+    key_name!("g16_43"),
+    key_name!("g16_44"),
+    key_name!("g16_45"),
+    key_name!("g16_46"),
+    key_name!("g16_47"),
+    key_name!("g16_48"),
+    key_name!("g16_49"),
+    key_name!("g16_50"),
+    key_name!("g16_51"),
+    key_name!("g16_52"),
+    key_name!("g16_53"),
+    key_name!("g16_54"),
+    key_name!("g16_55"),
+    key_name!("g16_56"),
+    key_name!("g16_57"),
+    key_name!("g16_58"),
+    key_name!("g16_59"),
+    key_name!("g16_60"),
+    key_name!("g16_61"),
+    key_name!("g16_62"),
+    key_name!("g16_63"),
+];
+static G256: [Key; KEYS] = [
+    key_name!("g256_0"),
+    key_name!("g256_1"),
+    key_name!("g256_2"),
+    key_name!("g256_3"),
+    key_name!("g256_4"),
+    key_name!("g256_5"),
+    key_name!("g256_6"),
+    key_name!("g256_7"),
+    key_name!("g256_8"),
+    key_name!("g256_9"),
+    key_name!("g256_10"),
+    key_name!("g256_11"),
+    key_name!("g256_12"),
+    key_name!("g256_13"),
+    key_name!("g256_14"),
+    key_name!("g256_15"),
+    key_name!("g256_16"),
+    key_name!("g256_17"),
+    key_name!("g256_18"),
+    key_name!("g256_19"),
+    key_name!("g256_20"),
+    key_name!("g256_21"),
+    key_name!("g256_22"),
+    key_name!("g256_23"),
+    key_name!("g256_24"),
+    key_name!("g256_25"),
+    key_name!("g256_26"),
+    key_name!("g256_27"),
+    key_name!("g256_28"),
+    key_name!("g256_29"),
+    key_name!("g256_30"),
+    key_name!("g256_31"),
+    key_name!("g256_32"),
+    key_name!("g256_33"),
+    key_name!("g256_34"),
+    key_name!("g256_35"),
+    key_name!("g256_36"),
+    key_name!("g256_37"),
+    key_name!("g256_38"),
+    key_name!("g256_39"),
+    key_name!("g256_40"),
+    key_name!("g256_41"),
+    key_name!("g256_42"),
+    key_name!("g256_43"),
+    key_name!("g256_44"),
+    key_name!("g256_45"),
+    key_name!("g256_46"),
+    key_name!("g256_47"),
+    key_name!("g256_48"),
+    key_name!("g256_49"),
+    key_name!("g256_50"),
+    key_name!("g256_51"),
+    key_name!("g256_52"),
+    key_name!("g256_53"),
+    key_name!("g256_54"),
+    key_name!("g256_55"),
+    key_name!("g256_56"),
+    key_name!("g256_57"),
+    key_name!("g256_58"),
+    key_name!("g256_59"),
+    key_name!("g256_60"),
+    key_name!("g256_61"),
+    key_name!("g256_62"),
+    key_name!("g256_63"),
+];
+
+/// One unlikely-form site of `$array[$index]`: the bench's keys are array
+/// elements, which the ordinary branch macros (one static per key) do not
+/// cover; this is the same site with the key's address as array + offset.
+macro_rules! bench_site {
+    ($array:ident, $index:literal) => {'site: {
+        // SAFETY: one 5-byte NOP that may become a jump to `l_yes`, and a
+        // `__jump_table` record for the key `$array[$index]`, as
+        // `static_branch_unlikely!` emits; no register or memory is touched.
+        unsafe {
+            core::arch::asm!(
+                "6:",
+                ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00",
+                ".pushsection __jump_table, \"aw\"",
+                ".balign 8",
+                ".long 6b - .",
+                ".long {l_yes} - .",
+                ".quad {key} + {offset} - .",
+                ".popsection",
+                key = sym $array,
+                offset = const $index * core::mem::size_of::<Key>(),
+                l_yes = label {
+                    break 'site true;
+                },
+                options(att_syntax, nostack, preserves_flags),
+            );
+        }
+        break 'site false;
+    }};
+}
+
+macro_rules! x16 { ($($b:tt)*) => { $($b)* $($b)* $($b)* $($b)* $($b)* $($b)* $($b)* $($b)*
+    $($b)* $($b)* $($b)* $($b)* $($b)* $($b)* $($b)* $($b)* }; }
+macro_rules! x1 { ($($b:tt)*) => { $($b)* }; }
+macro_rules! x256 { ($($b:tt)*) => { x16! { x16! { $($b)* } } }; }
+
+type Runner = fn() -> u32;
+
+// The spinner only ever calls runner 0 of a group, so without `used` the
+// compiler would keep only that one, and with the others every other key's
+// sites.
+
+#[used(compiler)]
+static RUN_G1: [Runner; KEYS] = [
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 0)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 1)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 2)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 3)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 4)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 5)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 6)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 7)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 8)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 9)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 10)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 11)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 12)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 13)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 14)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 15)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 16)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 17)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 18)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 19)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 20)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 21)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 22)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 23)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 24)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 25)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 26)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 27)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 28)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 29)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 30)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 31)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 32)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 33)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 34)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 35)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 36)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 37)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 38)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 39)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 40)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 41)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 42)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 43)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 44)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 45)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 46)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 47)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 48)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 49)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 50)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 51)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 52)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 53)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 54)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 55)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 56)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 57)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 58)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 59)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 60)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 61)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 62)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x1! { n += u32::from(bench_site!(G1, 63)); }
+        n
+    },
+];
+#[used(compiler)]
+static RUN_G16: [Runner; KEYS] = [
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 0)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 1)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 2)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 3)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 4)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 5)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 6)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 7)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 8)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 9)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 10)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 11)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 12)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 13)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 14)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 15)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 16)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 17)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 18)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 19)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 20)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 21)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 22)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 23)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 24)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 25)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 26)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 27)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 28)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 29)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 30)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 31)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 32)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 33)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 34)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 35)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 36)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 37)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 38)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 39)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 40)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 41)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 42)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 43)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 44)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 45)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 46)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 47)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 48)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 49)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 50)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 51)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 52)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 53)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 54)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 55)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 56)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 57)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 58)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 59)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 60)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 61)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 62)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x16! { n += u32::from(bench_site!(G16, 63)); }
+        n
+    },
+];
+#[used(compiler)]
+static RUN_G256: [Runner; KEYS] = [
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 0)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 1)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 2)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 3)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 4)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 5)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 6)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 7)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 8)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 9)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 10)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 11)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 12)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 13)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 14)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 15)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 16)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 17)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 18)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 19)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 20)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 21)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 22)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 23)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 24)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 25)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 26)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 27)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 28)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 29)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 30)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 31)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 32)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 33)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 34)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 35)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 36)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 37)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 38)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 39)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 40)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 41)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 42)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 43)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 44)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 45)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 46)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 47)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 48)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 49)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 50)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 51)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 52)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 53)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 54)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 55)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 56)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 57)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 58)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 59)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 60)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 61)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 62)); }
+        n
+    },
+    || {
+        let mut n = 0u32;
+        x256! { n += u32::from(bench_site!(G256, 63)); }
+        n
+    },
+];
+
+fn group_keys(group: usize) -> &'static [Key; KEYS] {
+    match group {
+        0 => &G1,
+        1 => &G16,
+        _ => &G256,
+    }
+}
+
+fn group_runners(group: usize) -> &'static [Runner; KEYS] {
+    match group {
+        0 => &RUN_G1,
+        1 => &RUN_G16,
+        _ => &RUN_G256,
+    }
+}
+
+extern "C" {
+    fn batchpoke_bench_kernel_set(group: c_int, key: c_int, enable: bool) -> c_int;
+    fn batchpoke_bench_kernel_run(group: c_int, key: c_int) -> c_int;
+    fn batchpoke_bench_glue_start() -> c_int;
+    fn batchpoke_bench_glue_stop();
+    fn batchpoke_bench_spinner_start(cpu: c_int) -> c_int;
+    fn batchpoke_bench_spinner_stop();
+    fn batchpoke_bench_now_ns() -> u64;
+}
+
+fn now_ns() -> u64 {
+    // SAFETY: plain call.
+    unsafe { batchpoke_bench_now_ns() }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Batch,
+    Serial,
+    Kernel,
+}
+
+impl Variant {
+    fn parse(word: &str) -> Option<Self> {
+        match word {
+            "batch" => Some(Variant::Batch),
+            "serial" => Some(Variant::Serial),
+            "kernel" => Some(Variant::Kernel),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Batch => "batch",
+            Variant::Serial => "serial",
+            Variant::Kernel => "kernel",
+        }
+    }
+}
+
+// The spinner: a kthread running one site of the flipped group's first key
+// in a loop, recording the longest gap between two runs.
+static SPIN_VARIANT_KERNEL: AtomicBool = AtomicBool::new(false);
+static SPIN_GROUP: AtomicUsize = AtomicUsize::new(0);
+static SPIN_MAX_GAP: AtomicU64 = AtomicU64::new(0);
+static SPIN_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// One spinner iteration, called by the kthread in bench_glue.c.
+#[no_mangle]
+extern "C" fn batchpoke_bench_spin_once(last: u64) -> u64 {
+    let group = SPIN_GROUP.load(Ordering::Relaxed);
+    if SPIN_VARIANT_KERNEL.load(Ordering::Relaxed) {
+        // SAFETY: valid group and key.
+        unsafe { batchpoke_bench_kernel_run(group as c_int, 0) };
+    } else {
+        group_runners(group)[0]();
+    }
+    let now = now_ns();
+    if last != 0 {
+        SPIN_MAX_GAP.fetch_max(now.saturating_sub(last), Ordering::Relaxed);
+    }
+    SPIN_RUNS.fetch_add(1, Ordering::Relaxed);
+    now
+}
+
+/// The result of one run.
+#[derive(Default)]
+struct Outcome {
+    flips: usize,
+    median_ns: u64,
+    p90_ns: u64,
+    rounds: u64,
+    int3_hits: u64,
+    max_stall_ns: u64,
+    spinner_runs: u64,
+}
+
+fn flip(
+    variant: Variant,
+    group: usize,
+    keys: usize,
+    enable: bool,
+    changes: &mut KVec<Change>,
+) -> Result {
+    match variant {
+        Variant::Kernel => {
+            for key in 0..keys {
+                // SAFETY: valid group and key.
+                let ret =
+                    unsafe { batchpoke_bench_kernel_set(group as c_int, key as c_int, enable) };
+                if ret != 0 {
+                    return Err(Error::from_errno(ret));
+                }
+            }
+            Ok(())
+        }
+        _ => {
+            changes.clear();
+            for key in group_keys(group).iter().take(keys) {
+                changes.push(Change::new(key, enable), GFP_KERNEL)?;
+            }
+            let result = if variant == Variant::Serial {
+                batchpoke_api::apply_serial(changes)
+            } else {
+                batchpoke_api::apply(changes)
+            };
+            result.map(|_| ())
+        }
+    }
+}
+
+fn run(variant: Variant, keys: usize, sites: usize, reps: usize) -> Result<Outcome> {
+    let group = GROUP_SITES.iter().position(|&s| s == sites).ok_or(EINVAL)?;
+    if keys == 0 || keys > KEYS || reps == 0 || reps > 1000 {
+        return Err(EINVAL);
+    }
+    let mut times = KVec::with_capacity(2 * reps, GFP_KERNEL)?;
+    let mut changes = KVec::with_capacity(keys, GFP_KERNEL)?;
+    SPIN_VARIANT_KERNEL.store(variant == Variant::Kernel, Ordering::Relaxed);
+    SPIN_GROUP.store(group, Ordering::Relaxed);
+    SPIN_MAX_GAP.store(0, Ordering::Relaxed);
+    SPIN_RUNS.store(0, Ordering::Relaxed);
+    let before = batchpoke_api::stats();
+    // SAFETY: plain call; stopped below.
+    let spinning = unsafe { batchpoke_bench_spinner_start(-1) } == 0;
+    let mut result = Ok(());
+    for _ in 0..reps {
+        for enable in [true, false] {
+            let start = now_ns();
+            result = flip(variant, group, keys, enable, &mut changes);
+            times.push(now_ns().saturating_sub(start), GFP_KERNEL)?;
+            if result.is_err() {
+                break;
+            }
+        }
+    }
+    if spinning {
+        // SAFETY: started above.
+        unsafe { batchpoke_bench_spinner_stop() };
+    }
+    result?;
+    let after = batchpoke_api::stats();
+    times.sort_unstable();
+    let at = |q: usize| times.get((times.len() - 1) * q / 100).copied().unwrap_or(0);
+    Ok(Outcome {
+        flips: times.len(),
+        median_ns: at(50),
+        p90_ns: at(90),
+        rounds: after.sync_rounds - before.sync_rounds,
+        int3_hits: after.int3_hits - before.int3_hits,
+        max_stall_ns: SPIN_MAX_GAP.load(Ordering::Relaxed),
+        spinner_runs: SPIN_RUNS.load(Ordering::Relaxed),
+    })
+}
+
+/// The last run's result line.
+struct LastResult {
+    text: [u8; 256],
+    len: usize,
+}
+
+impl Write for LastResult {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        self.text
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+#[pin_data]
+struct Shared {
+    #[pin]
+    last: Mutex<LastResult>,
+}
+
+static SHARED: core::sync::atomic::AtomicPtr<Shared> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+fn with_shared<R>(f: impl FnOnce(&Shared) -> Result<R>) -> Result<R> {
+    // SAFETY: set while the module is loaded; the sysfs files that call in
+    // are removed before it is cleared and freed.
+    match unsafe { SHARED.load(Ordering::Acquire).as_ref() } {
+        Some(shared) => f(shared),
+        None => Err(ENODEV),
+    }
+}
+
+fn store_run(input: &[u8]) -> Result {
+    let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
+    let mut words = text.split_ascii_whitespace();
+    let variant = words.next().and_then(Variant::parse).ok_or(EINVAL)?;
+    let mut number =
+        || -> Result<usize> { words.next().and_then(|w| w.parse().ok()).ok_or(EINVAL) };
+    let (keys, sites, reps) = (number()?, number()?, number()?);
+    with_shared(|shared| {
+        let mut last = shared.last.lock();
+        let outcome = run(variant, keys, sites, reps)?;
+        last.len = 0;
+        writeln!(
+            last,
+            "{} {} {} {} {} {} {} {} {} {}",
+            variant.name(),
+            keys,
+            sites,
+            outcome.flips,
+            outcome.median_ns,
+            outcome.p90_ns,
+            outcome.rounds,
+            outcome.int3_hits,
+            outcome.max_stall_ns,
+            outcome.spinner_runs
+        )
+        .map_err(|_| EINVAL)
+    })
+}
+
+/// `run` store callback.
+///
+/// # Safety
+///
+/// Called by sysfs with `count` bytes at `buf`.
+#[no_mangle]
+unsafe extern "C" fn batchpoke_bench_run_store(buf: *const c_char, count: usize) -> isize {
+    // SAFETY: caller's contract.
+    let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+    match store_run(input) {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// `result` show callback.
+///
+/// # Safety
+///
+/// Called by sysfs with its `PAGE_SIZE` buffer.
+#[no_mangle]
+unsafe extern "C" fn batchpoke_bench_result_show(buf: *mut c_char) -> isize {
+    let shown = with_shared(|shared| {
+        let last = shared.last.lock();
+        // SAFETY: the page holds far more than the 256 bytes copied.
+        unsafe { core::ptr::copy_nonoverlapping(last.text.as_ptr(), buf.cast::<u8>(), last.len) };
+        Ok(last.len as isize)
+    });
+    shown.unwrap_or_else(|e| e.to_errno() as isize)
+}
+
+struct BatchpokeBench {
+    _shared: Pin<KBox<Shared>>,
+    _keys: Registration,
+}
+
+impl kernel::Module for BatchpokeBench {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let mut all: KVec<&'static Key> = KVec::with_capacity(3 * KEYS, GFP_KERNEL)?;
+        for group in 0..3 {
+            for key in group_keys(group).iter() {
+                all.push(key, GFP_KERNEL)?;
+            }
+        }
+        let keys = Registration::new(module, &all)?;
+        let shared = KBox::pin_init(
+            pin_init!(Shared {
+                last <- new_mutex!(LastResult { text: [0; 256], len: 0 }),
+            }),
+            GFP_KERNEL,
+        )?;
+        SHARED.store(core::ptr::from_ref(&*shared).cast_mut(), Ordering::Release);
+        // SAFETY: plain call; undone in `drop`.
+        let ret = unsafe { batchpoke_bench_glue_start() };
+        if ret != 0 {
+            SHARED.store(core::ptr::null_mut(), Ordering::Release);
+            return Err(Error::from_errno(ret));
+        }
+        Ok(BatchpokeBench {
+            _shared: shared,
+            _keys: keys,
+        })
+    }
+}
+
+impl Drop for BatchpokeBench {
+    fn drop(&mut self) {
+        // SAFETY: started in `init`; removes the sysfs files first.
+        unsafe { batchpoke_bench_glue_stop() };
+        SHARED.store(core::ptr::null_mut(), Ordering::Release);
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# bench.sh KDIR: `make bench`. Boots the VM, runs scripts/selftest/bench.sh
+# (batchpoke batch vs serial vs the kernel's static keys over a grid of
+# K keys x S sites), and writes under $BATCHPOKE_CACHE/bench/<time>/:
+#
+#   results.csv   one line per variant and cell
+#   table.txt     the table printed at the end
+#   plot.svg      IPIs per flip and time per flip against total sites
+#   meta.txt      vCPUs, kernel, KVM or TCG, repetitions, date
+#
+# BENCH_REPS (default 5) sets the on/off repetitions per cell; BENCH_DOCS=1
+# also copies the results into Documentation/performance/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+kdir=${1:?usage: bench.sh KDIR}
+cpus=${BENCH_CPUS:-4}
+reps=${BENCH_REPS:-5}
+
+out=$BATCHPOKE_CACHE/bench/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$out"
+log=$out/guest.log
+"$here/vm-run.sh" --kdir "$kdir" --cpus "$cpus" --quiet --timeout 3000 --log "$log" -- "REPS=$reps ./bench.sh"
+if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then accel=KVM; else accel=TCG; fi
+{
+	grep '^BENCHMETA' "$log" | tr ',' '\n' | sed -n 's/^\(cpus\|kernel\|reps\)=/\1 /p'
+	echo "accel $accel"
+	echo "date $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "host_cpus $(nproc)"
+} >"$out/meta.txt"
+{
+	echo "variant,keys,sites_per_key,flips,median_ns,p90_ns,rounds_per_flip,ipis_per_flip,int3_hits,max_stall_ns"
+	sed -n 's/^BENCH,//p' "$log"
+} >"$out/results.csv"
+if grep -q '^BENCHERROR' "$log"; then
+	say "some runs failed: $(grep '^BENCHERROR' "$log" | tr '\n' ' ')"
+fi
+python3 "$here/bench_report.py" "$out"
+if [ "${BENCH_DOCS:-0}" = 1 ]; then
+	mkdir -p "$top/Documentation/performance"
+	cp "$out"/{results.csv,table.txt,plot.svg,meta.txt} "$top/Documentation/performance/"
+	say "copied to Documentation/performance/"
+fi
+say "results in $out"
