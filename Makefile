@@ -29,7 +29,7 @@ LIB := . $(SCRIPTS)/lib.sh
 # the toolchain too); with a KDIR only the toolchain is needed.
 ifeq ($(KDIR),)
 KDIR_DEP := kernel
-KDIR = $(shell $(SCRIPTS)/build-kernel.sh --path)
+KDIR = $(shell KERNEL=$(KERNEL) KERNEL_FLAVOR=$(KERNEL_FLAVOR) $(SCRIPTS)/build-kernel.sh --path)
 else
 KDIR_DEP := toolchain
 endif

@@ -16,6 +16,7 @@ use kernel::prelude::*;
 #[allow(unreachable_pub, dead_code)]
 #[path = "batchpoke_api"]
 mod batchpoke_api {
+    pub mod compat;
     mod key;
     mod site;
     pub use key::{Change, Key, Report, Stats, APPLY_SERIAL};
@@ -37,10 +38,10 @@ use state::State;
 /// The module's version, kept equal to `rust/Cargo.toml`'s by a host test.
 const VERSION: &str = "0.1.0";
 
-module! {
+crate::batchpoke_module! {
     type: Batchpoke,
     name: "batchpoke",
-    authors: ["batchpoke developers"],
+    author: "batchpoke developers",
     description: "Batched patching of static-key branch sites",
     license: "GPL",
 }

@@ -132,7 +132,12 @@ impl Engine {
                     now,
                     poke.new
                 );
-                kernel::warn_on!(true);
+                // SAFETY: plain call.
+                unsafe {
+                    crate::ffi::bindings::batchpoke_helper_warn_bad_site(
+                        poke.addr as core::ffi::c_ulong,
+                    )
+                };
             }
         }
         Ok(Applied {

@@ -18,6 +18,8 @@ use core::ptr::NonNull;
 use kernel::alloc::KVec;
 use kernel::prelude::*;
 
+#[cfg(batchpoke_legacy_6)]
+use crate::batchpoke_api::compat::KVecRetain;
 use crate::batchpoke_api::Key;
 use crate::engine::{Applied, Engine, Strategy};
 use crate::ffi::bindings;
@@ -220,7 +222,8 @@ impl Registry {
     pub(crate) fn retire_module(&mut self, owner: Option<*const bindings::module>) -> usize {
         let mut count = 0;
         for entry in self.entries.iter_mut() {
-            if !entry.dead && owner.is_none_or(|o| entry.owner.as_ptr().cast_const() == o) {
+            if !entry.dead && (owner.is_none() || owner == Some(entry.owner.as_ptr().cast_const()))
+            {
                 entry.dead = true;
                 count += 1;
             }

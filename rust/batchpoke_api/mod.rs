@@ -15,6 +15,7 @@
 //! functions `client.rs` calls.
 
 mod client;
+pub mod compat;
 mod key;
 mod site;
 

@@ -3,6 +3,7 @@
  * C helpers for kernel macros and inline functions that have no symbol to
  * bind to, in the manner of the kernel's rust/helpers/.
  */
+#include <linux/bug.h>
 #include <linux/kallsyms.h>
 #include <linux/smp.h>
 #include <linux/utsname.h>
@@ -38,4 +39,9 @@ void *batchpoke_helper_vmap_writable(struct page **pages, unsigned int count)
 size_t batchpoke_helper_ksym_symbol_len(void)
 {
 	return KSYM_SYMBOL_LEN;
+}
+
+void batchpoke_helper_warn_bad_site(unsigned long addr)
+{
+	WARN(1, "batchpoke: site %#lx does not hold what was written\n", addr);
 }

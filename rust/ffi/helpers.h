@@ -22,6 +22,9 @@ void batchpoke_helper_sync_each_cpu(void);
 /* A writable kernel mapping of @count pages (vmap with PAGE_KERNEL). */
 void *batchpoke_helper_vmap_writable(struct page **pages, unsigned int count);
 
+/* WARNs that the site at @addr does not hold what was just written. */
+void batchpoke_helper_warn_bad_site(unsigned long addr);
+
 /* KSYM_SYMBOL_LEN: the buffer size sprint_symbol() needs. */
 size_t batchpoke_helper_ksym_symbol_len(void);
 

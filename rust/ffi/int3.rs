@@ -130,12 +130,20 @@ unsafe extern "C" fn batchpoke_int3_notify(
     if val != c_ulong::from(bindings::die_val_DIE_INT3) || !ACTIVE.is_active() {
         return bindings::NOTIFY_DONE as c_int;
     }
-    // Traps during a batch are rare even while one runs.
-    core::hint::cold_path();
-    // SAFETY: for DIE_INT3 the chain passes a valid `die_args` whose `regs`
-    // points to the trapping context's saved registers, which this CPU owns
-    // until the handler returns.
-    let regs = unsafe { &mut *(*data.cast::<bindings::die_args>()).regs };
+    // SAFETY: for DIE_INT3 the chain passes a valid `die_args`.
+    let regs = unsafe { (*data.cast::<bindings::die_args>()).regs };
+    // SAFETY: `regs` points to the trapping context's saved registers,
+    // which this CPU owns until the handler returns.
+    unsafe { batchpoke_int3_resolve(&mut *regs) }
+}
+
+/// The rare path of [`batchpoke_int3_notify`]: a trap while a batch is
+/// being applied. Out of line and cold so the common path (no batch) stays
+/// a few instructions; NOKPROBE like its caller.
+#[cold]
+#[inline(never)]
+#[no_mangle]
+extern "C" fn batchpoke_int3_resolve(regs: &mut bindings::pt_regs) -> c_int {
     if user_mode(regs) {
         return bindings::NOTIFY_DONE as c_int;
     }
@@ -159,10 +167,13 @@ struct NokprobeEntry(*const ());
 // loader only.
 unsafe impl Sync for NokprobeEntry {}
 
-/// Every function on the int3 path (the rest is inlined into it).
+/// Every function on the int3 path (the rest is inlined into them).
 #[used(compiler)]
 #[link_section = "_kprobe_blacklist"]
-static KPROBE_BLACKLIST: [NokprobeEntry; 1] = [NokprobeEntry(batchpoke_int3_notify as *const ())];
+static KPROBE_BLACKLIST: [NokprobeEntry; 2] = [
+    NokprobeEntry(batchpoke_int3_notify as *const ()),
+    NokprobeEntry(batchpoke_int3_resolve as *const ()),
+];
 
 /// The notifier block, which must stay at a fixed address while registered.
 struct NotifierCell(UnsafeCell<bindings::notifier_block>);

@@ -26,10 +26,10 @@ mod batchpoke_api;
 
 use batchpoke_api::{Change, Key, Registration};
 
-module! {
+crate::batchpoke_module! {
     type: BatchpokeBench,
     name: "batchpoke_bench",
-    authors: ["batchpoke developers"],
+    author: "batchpoke developers",
     description: "batchpoke benchmark: batch vs serial vs the kernel's static keys",
     license: "GPL",
 }
@@ -1373,7 +1373,7 @@ fn flip(
             Ok(())
         }
         _ => {
-            changes.clear();
+            *changes = KVec::with_capacity(keys, GFP_KERNEL)?;
             for key in group_keys(group).iter().take(keys) {
                 changes.push(Change::new(key, enable), GFP_KERNEL)?;
             }

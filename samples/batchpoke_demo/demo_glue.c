@@ -11,6 +11,7 @@
 #include <linux/kthread.h>
 #include <linux/sysfs.h>
 
+#include "../../rust/batchpoke_api/compat.h"
 #include "demo_glue.h"
 
 #define TICK_NS (10 * NSEC_PER_MSEC)
@@ -57,7 +58,7 @@ int batchpoke_demo_glue_start(void)
 		ret = PTR_ERR(worker);
 		goto put;
 	}
-	hrtimer_setup(&tick_timer, tick, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	batchpoke_hrtimer_setup(&tick_timer, tick, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
 	hrtimer_start(&tick_timer, ns_to_ktime(TICK_NS), HRTIMER_MODE_REL);
 	return 0;
 put:

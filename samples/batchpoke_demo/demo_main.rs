@@ -29,10 +29,10 @@ mod batchpoke_api;
 
 use batchpoke_api::Registration;
 
-module! {
+crate::batchpoke_module! {
     type: BatchpokeDemo,
     name: "batchpoke_demo",
-    authors: ["batchpoke developers"],
+    author: "batchpoke developers",
     description: "batchpoke client example: keys in a timer and a kthread",
     license: "GPL",
 }

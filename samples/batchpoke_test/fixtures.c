@@ -14,6 +14,7 @@
 #include <linux/sched.h>
 #include <linux/vmalloc.h>
 
+#include "../../rust/batchpoke_api/compat.h"
 #include "fixtures.h"
 
 /*
@@ -61,7 +62,7 @@ void batchpoke_test_hrtimer_start(void (*fn)(void *), void *data, u64 period_ns)
 	bp_timer_fn = fn;
 	bp_timer_data = data;
 	bp_timer_period = ns_to_ktime(period_ns);
-	hrtimer_setup(&bp_timer, bp_timer_cb, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	batchpoke_hrtimer_setup(&bp_timer, bp_timer_cb, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 	hrtimer_start(&bp_timer, bp_timer_period, HRTIMER_MODE_REL_HARD);
 }
 

@@ -26,10 +26,10 @@ use batchpoke_api::{Change, Key, Registration, Report};
 use keys::*;
 use pure::site::Site;
 
-module! {
+crate::batchpoke_module! {
     type: BatchpokeTest,
     name: "batchpoke_test",
-    authors: ["batchpoke developers"],
+    author: "batchpoke developers",
     description: "batchpoke selftest (KTAP)",
     license: "GPL",
 }
@@ -461,14 +461,19 @@ fn tampered_site_refused(ctx: &Ctx) -> CaseResult {
 
 fn kprobe_on_handler_refused(_ctx: &Ctx) -> CaseResult {
     #[allow(clippy::disallowed_methods)]
-    let name = c"batchpoke_int3_notify".as_ptr();
-    // SAFETY: a NUL-terminated symbol name.
-    let ret = unsafe { batchpoke_test_try_kprobe(name, 0) };
-    check!(
-        ret == EINVAL.to_errno(),
-        "register_kprobe(batchpoke_int3_notify) = {}",
-        ret
-    );
+    let names = [
+        c"batchpoke_int3_notify".as_ptr(),
+        c"batchpoke_int3_resolve".as_ptr(),
+    ];
+    for name in names {
+        // SAFETY: a NUL-terminated symbol name.
+        let ret = unsafe { batchpoke_test_try_kprobe(name, 0) };
+        check!(
+            ret == EINVAL.to_errno(),
+            "register_kprobe on the int3 path = {}",
+            ret
+        );
+    }
     Ok(())
 }
 

@@ -86,7 +86,8 @@ fi
 layout=$(for k in "$KEYS"/*; do printf '%s:%s:%s:%s ' "${k##*/}" "$(cat "$k/sites")" "$(cat "$k/owner")" "$(cat "$k/enabled")"; done)
 want="batchpoke.demo_a:1:batchpoke:0 batchpoke.demo_b:8:batchpoke:1 batchpoke.demo_c:64:batchpoke:0 batchpoke.demo_d:512:batchpoke:0 "
 if [ "$layout" = "$want" ]; then ktap_ok demo_keys_sites_owner_state; else ktap_fail demo_keys_sites_owner_state "$layout"; fi
-if grep -q 'batchpoke_int3_notify \[batchpoke\]' /sys/kernel/debug/kprobes/blacklist; then
+if grep -q 'batchpoke_int3_notify \[batchpoke\]' /sys/kernel/debug/kprobes/blacklist &&
+	grep -q 'batchpoke_int3_resolve \[batchpoke\]' /sys/kernel/debug/kprobes/blacklist; then
 	ktap_ok int3_handler_in_kprobe_blacklist
 else
 	ktap_fail int3_handler_in_kprobe_blacklist

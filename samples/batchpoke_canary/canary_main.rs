@@ -8,32 +8,35 @@
 
 use kernel::prelude::*;
 
-module! {
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../rust/batchpoke_api/compat.rs"]
+mod compat;
+
+crate::batchpoke_module! {
     type: Canary,
     name: "batchpoke_canary",
-    authors: ["batchpoke developers"],
+    author: "batchpoke developers",
     description: "VM harness self-test: BUG or WARN on request",
     license: "GPL",
-    params: {
-        crash: bool {
-            default: false,
-            description: "Hit BUG() while loading",
-        },
-        warn: bool {
-            default: false,
-            description: "Emit a WARNING while loading",
-        },
-    },
+}
+
+extern "C" {
+    static batchpoke_canary_crash: bool;
+    static batchpoke_canary_warn: bool;
+    fn batchpoke_canary_warn_now();
 }
 
 struct Canary;
 
 impl kernel::Module for Canary {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        if module_parameters::warn.value() {
-            kernel::warn_on!(true);
+        // SAFETY: module parameters (canary_params.c), set before init runs.
+        let (crash, warn) = unsafe { (batchpoke_canary_crash, batchpoke_canary_warn) };
+        if warn {
+            // SAFETY: plain call.
+            unsafe { batchpoke_canary_warn_now() };
         }
-        if module_parameters::crash.value() {
+        if crash {
             // The kernel's Rust panic handler ends in BUG(): exactly the
             // oops the harness must catch.
             panic!("batchpoke_canary: crash requested");

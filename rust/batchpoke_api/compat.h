@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C side of rust/batchpoke_api/compat.rs: kernel API differences
+ * between the kernels batchpoke supports (Linux 7.3 and 6.12 LTS), for
+ * the C helpers of the samples.
+ */
+#ifndef BATCHPOKE_COMPAT_H
+#define BATCHPOKE_COMPAT_H
+
+#include <linux/hrtimer.h>
+#include <linux/version.h>
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+/* hrtimer_setup() arrived in 6.13. */
+static inline void batchpoke_hrtimer_setup(struct hrtimer *timer,
+					   enum hrtimer_restart (*function)(struct hrtimer *),
+					   clockid_t clock_id, enum hrtimer_mode mode)
+{
+	hrtimer_init(timer, clock_id, mode);
+	timer->function = function;
+}
+#else
+#define batchpoke_hrtimer_setup hrtimer_setup
+#endif
+
+#endif
