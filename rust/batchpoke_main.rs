@@ -92,6 +92,12 @@ impl Drop for Batchpoke {
     fn drop(&mut self) {
         self.state.shutdown();
         state::withdraw();
+        // Whatever happened since load, every site of the demo keys must
+        // still say its key's state.
+        if demo::self_check().is_err() {
+            // SAFETY: plain call.
+            unsafe { ffi::bindings::batchpoke_helper_warn_bad_site(0) };
+        }
         pr_info!("batchpoke {} unloaded\n", VERSION);
     }
 }

@@ -46,7 +46,16 @@ done < <("$here/style.sh" "$kdir")
 # --- 2. in-VM selftest ----------------------------------------------------------
 say "in-VM selftest on $cpus vCPUs"
 vm_log=$BATCHPOKE_CACHE/logs/selftest.log
-"$here/vm-run.sh" --kdir "$kdir" --cpus "$cpus" --quiet --log "$vm_log" -- './batchpoke.sh'
+# The sysfs fuzzer is a static binary for the guest.
+fuzz=$BATCHPOKE_CACHE/build/batchpoke-fuzz
+mkdir -p "${fuzz%/*}"
+gcc -static -O2 -Wall -Wextra -Werror -o "$fuzz" "$top/scripts/fuzz/batchpoke-fuzz.c" ||
+	fail "build: scripts/fuzz/batchpoke-fuzz.c"
+vm_args=()
+# The debug flavor turns every WARN into a panic, so none can go unseen.
+[ "$KERNEL_FLAVOR" = debug ] && vm_args+=(--append panic_on_warn=1)
+"$here/vm-run.sh" --kdir "$kdir" --cpus "$cpus" --quiet --log "$vm_log" --extra "$fuzz" "${vm_args[@]}" \
+	-- './batchpoke.sh'
 vm_rc=$?
 # Guest-script KTAP lines are the unprefixed ones (kernel lines carry a
 # timestamp); subtests are indented. Every result line counts: the nested

@@ -16,10 +16,11 @@
 #
 # Options:
 #   --cpus N         vCPUs, as N sockets (default 4; tinyconfig has no ACPI)
-#   --mem SIZE       guest memory (default 512M)
+#   --mem SIZE       guest memory (default 1G)
 #   --timeout SECS   whole-run limit (default 600)
 #   --log FILE       where to keep the guest log
 #   --append ARGS    extra kernel command line
+#   --extra FILE     also put FILE (e.g. a static binary) in /selftest
 #   --quiet          do not echo the guest console, only the verdict
 #   --interactive    a shell on the console instead of a command
 set -euo pipefail
@@ -27,7 +28,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
 
-kdir= cpus=4 mem=512M timeout_s=600 log= append= quiet=0 interactive=0
+kdir= cpus=4 mem=1G timeout_s=600 log= append= quiet=0 interactive=0
+extras=()
 while (($#)); do
 	case $1 in
 	--kdir) kdir=$2; shift 2 ;;
@@ -36,6 +38,7 @@ while (($#)); do
 	--timeout) timeout_s=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--append) append=$2; shift 2 ;;
+	--extra) extras+=("$2"); shift 2 ;;
 	--quiet) quiet=1; shift ;;
 	--interactive) interactive=1; shift ;;
 	--) shift; break ;;
@@ -95,7 +98,7 @@ printf '%s\n' "$guest_cmd" >"$work/guest-cmd"
 	while IFS= read -r ko; do
 		echo "file /lib/batchpoke/$(basename "$ko") $ko 0644 0 0"
 	done < <(find "$top/rust" "$top/samples" -name '*.ko' | sort)
-	for f in "$top"/scripts/selftest/*; do
+	for f in "$top"/scripts/selftest/* "${extras[@]}"; do
 		[ -f "$f" ] && echo "file /selftest/$(basename "$f") $f 0755 0 0"
 	done
 } >"$work/initramfs.list"
