@@ -142,7 +142,7 @@ tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
 
 # --- verdict -----------------------------------------------------------------
 splat='Oops|BUG:|kernel BUG at|WARNING:|Kernel panic|general protection fault|Call Trace:|'
-splat+='possible circular locking|possible recursive locking|inconsistent lock state|lockdep|'
+splat+='possible circular locking|possible recursive locking|inconsistent lock state|lockdep:|'
 splat+='KASAN:|UBSAN:|soft lockup|hard LOCKUP|hung_task|blocked for more than|rcu_.*stall|'
 splat+='sleeping function called from invalid context|scheduling while atomic|segfault at|'
 splat+='list_add corruption|list_del corruption|kmemleak:.*new suspected'

@@ -389,7 +389,7 @@ for i in 1 2 3 4 5; do
 	insmod "$MODDIR/batchpoke.ko" && echo 'batchpoke.demo_d=1' >"$SYS/transaction" && rmmod batchpoke || { reload_ok=0; break; }
 done
 if [ $reload_ok = 1 ] && ! grep -q '^batchpoke ' /proc/modules; then ktap_ok reload_flip_unload_5_times; else ktap_fail reload_flip_unload_5_times; fi
-bad=$(dmesg | grep -E 'Oops|BUG:|WARNING:|Call Trace|lockdep|KASAN|possible circular|inconsistent lock|general protection')
+bad=$(dmesg | grep -E 'Oops|BUG:|WARNING:|Call Trace|lockdep:|KASAN:|possible circular|inconsistent lock|general protection')
 if [ -z "$bad" ]; then ktap_ok kernel_log_clean; else ktap_fail kernel_log_clean "$(echo "$bad" | head -n 3)"; fi
 
 ktap_finish
