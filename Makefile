@@ -36,8 +36,11 @@ endif
 
 # The kernel's Makefile ignores BINDGEN from the environment, so every
 # kernel make gets it on the command line.
+# A tree built by clang (see scripts/kconfig/kasan.config) records its LLVM
+# suffix; its modules must be built the same way.
 KMAKE = $(LIB) && $(MAKE) -C "$(KDIR)" M=$(CURDIR) BINDGEN="$$BINDGEN" \
-	LIBCLANG_PATH="$$(libclang_path)" $(if $(CLIPPY),CLIPPY=1)
+	LIBCLANG_PATH="$$(libclang_path)" $(if $(CLIPPY),CLIPPY=1) \
+	$$(test -f "$(KDIR)/.batchpoke-llvm" && echo LLVM=$$(cat "$(KDIR)/.batchpoke-llvm"))
 
 .PHONY: all modules kernel toolchain check run bench vm-shell rust-analyzer rustfmt style clean kdir-ok
 

@@ -16,6 +16,11 @@ fragments=("$here/kconfig/batchpoke.config")
 [ "$KERNEL_FLAVOR" = default ] || fragments+=("$here/kconfig/$KERNEL_FLAVOR.config")
 for f in "${fragments[@]}"; do [ -f "$f" ] || die "no config fragment $f for KERNEL_FLAVOR=$KERNEL_FLAVOR"; done
 
+llvm=$(flavor_llvm)
+if [ -n "$llvm" ] && [ "${KERNEL%%.*}" -ge 7 ]; then
+	die "KERNEL_FLAVOR=$KERNEL_FLAVOR needs a clang build with LLVM $llvm; Linux $KERNEL needs LLVM >= 17, which Debian 12 does not provide (use KERNEL=6.12)"
+fi
+
 cache_key() {
 	{
 		ls "$BATCHPOKE_CACHE/src/linux-source-$KERNEL"/*.deb 2>/dev/null | xargs -r -n1 basename
@@ -23,6 +28,7 @@ cache_key() {
 		rustc --version
 		echo "bindgen $BINDGEN_VERSION libclang $LIBCLANG_VERSION"
 		gcc --version | head -n1
+		[ -z "$llvm" ] || "clang-$llvm" --version | head -n1
 	} | sha256sum | cut -c1-12
 }
 
@@ -43,7 +49,7 @@ if [ -f "$tree/.batchpoke-built" ]; then
 fi
 
 kmake() {
-	make -C "$work" -s BINDGEN="$BINDGEN" LIBCLANG_PATH="$(libclang_path)" "$@"
+	make -C "$work" -s BINDGEN="$BINDGEN" LIBCLANG_PATH="$(libclang_path)" ${llvm:+LLVM=-$llvm} "$@"
 }
 
 # Built in place (kbuild records absolute paths); the stamp marks completion
@@ -80,6 +86,8 @@ say "building Linux $KERNEL ($KERNEL_FLAVOR) with $(nproc) jobs; this takes 5-20
 kmake -j"$(nproc)"
 [ -x "$work/usr/gen_init_cpio" ] || kmake usr/gen_init_cpio
 [ -f "$work/rust/kernel.o" ] || die "the tree built without Rust support"
+# Modules must be built with the tree's compiler: record the LLVM suffix.
+[ -z "$llvm" ] || echo "-$llvm" >"$work/.batchpoke-llvm"
 touch "$work/.batchpoke-built"
 say "kernel $KERNEL ($KERNEL_FLAVOR) built: $tree"
 echo "$tree"

@@ -26,6 +26,14 @@ export RUSTUP_TOOLCHAIN=${RUSTUP_TOOLCHAIN:-$RUST_TOOLCHAIN}
 APT_PACKAGES="build-essential flex bison bc libelf-dev libssl-dev cpio kmod
 	qemu-system-x86 busybox-static python3-venv"
 
+# The LLVM version a flavor's fragment asks for (a `# requires-llvm: N`
+# line), or nothing for a gcc build.
+flavor_llvm() {
+	local f
+	f=$(dirname "${BASH_SOURCE[0]}")/kconfig/$KERNEL_FLAVOR.config
+	[ -f "$f" ] && sed -n 's/^# requires-llvm: *\([0-9]*\)$/\1/p' "$f"
+}
+
 say() { printf '[batchpoke] %s\n' "$*" >&2; }
 die() { printf '[batchpoke] error: %s\n' "$*" >&2; exit 1; }
 

@@ -8,8 +8,11 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+llvm=$(flavor_llvm)
+pkgs=$APT_PACKAGES
+[ -z "$llvm" ] || pkgs="$pkgs clang-$llvm lld-$llvm llvm-$llvm"
 missing=()
-for pkg in $APT_PACKAGES; do
+for pkg in $pkgs; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
 		missing+=("$pkg")
 done
