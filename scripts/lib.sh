@@ -31,7 +31,8 @@ APT_PACKAGES="build-essential flex bison bc libelf-dev libssl-dev cpio kmod
 flavor_llvm() {
 	local f
 	f=$(dirname "${BASH_SOURCE[0]}")/kconfig/$KERNEL_FLAVOR.config
-	[ -f "$f" ] && sed -n 's/^# requires-llvm: *\([0-9]*\)$/\1/p' "$f"
+	[ -f "$f" ] || return 0
+	sed -n 's/^# requires-llvm: *\([0-9]*\)$/\1/p' "$f"
 }
 
 say() { printf '[batchpoke] %s\n' "$*" >&2; }

@@ -5,7 +5,6 @@
 //! what each file does is in `crate::knob`.
 
 use core::ffi::{c_char, CStr};
-use core::fmt;
 use core::ptr::NonNull;
 
 use kernel::page::PAGE_SIZE;
@@ -13,6 +12,7 @@ use kernel::prelude::*;
 
 use super::bindings;
 use crate::knob;
+use crate::pure::writer::SliceWriter;
 
 /// Which attribute table a directory gets.
 pub(crate) enum Group {
@@ -76,23 +76,7 @@ impl Drop for Dir {
 }
 
 /// A `PAGE_SIZE` sysfs output buffer.
-pub(crate) struct ShowBuf<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl fmt::Write for ShowBuf<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self
-            .len
-            .checked_add(s.len())
-            .filter(|&e| e <= self.buf.len())
-            .ok_or(fmt::Error)?;
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
+pub(crate) type ShowBuf<'a> = SliceWriter<'a>;
 
 /// Runs a show callback on the sysfs page `buf`.
 ///
@@ -102,9 +86,9 @@ impl fmt::Write for ShowBuf<'_> {
 unsafe fn show(buf: *mut c_char, f: impl FnOnce(&mut ShowBuf<'_>) -> Result) -> isize {
     // SAFETY: sysfs hands `show` a writable page (caller's contract).
     let page = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), PAGE_SIZE) };
-    let mut out = ShowBuf { buf: page, len: 0 };
+    let mut out = SliceWriter::new(page);
     match f(&mut out) {
-        Ok(()) => out.len as isize,
+        Ok(()) => out.len() as isize,
         Err(e) => e.to_errno() as isize,
     }
 }

@@ -12,3 +12,4 @@ pub mod plan;
 pub mod search;
 pub mod site;
 pub mod txn;
+pub mod writer;

@@ -23,8 +23,12 @@ use kernel::sync::{new_mutex, Mutex};
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../rust/batchpoke_api/mod.rs"]
 mod batchpoke_api;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../rust/pure/mod.rs"]
+mod pure;
 
 use batchpoke_api::{Change, Key, Registration};
+use pure::writer::SliceWriter;
 
 crate::batchpoke_module! {
     type: BatchpokeBench,
@@ -1437,18 +1441,6 @@ struct LastResult {
     len: usize,
 }
 
-impl Write for LastResult {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len + s.len();
-        self.text
-            .get_mut(self.len..end)
-            .ok_or(core::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 #[pin_data]
 struct Shared {
     #[pin]
@@ -1477,9 +1469,9 @@ fn store_run(input: &[u8]) -> Result {
     with_shared(|shared| {
         let mut last = shared.last.lock();
         let outcome = run(variant, keys, sites, reps)?;
-        last.len = 0;
+        let mut text = SliceWriter::new(&mut last.text);
         writeln!(
-            last,
+            text,
             "{} {} {} {} {} {} {} {} {} {}",
             variant.name(),
             keys,
@@ -1492,7 +1484,9 @@ fn store_run(input: &[u8]) -> Result {
             outcome.max_stall_ns,
             outcome.spinner_runs
         )
-        .map_err(|_| EINVAL)
+        .map_err(|_| EINVAL)?;
+        last.len = text.len();
+        Ok(())
     })
 }
 

@@ -26,8 +26,12 @@ use kernel::prelude::*;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../rust/batchpoke_api/mod.rs"]
 mod batchpoke_api;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../rust/pure/mod.rs"]
+mod pure;
 
 use batchpoke_api::Registration;
+use pure::writer::SliceWriter;
 
 crate::batchpoke_module! {
     type: BatchpokeDemo,
@@ -73,24 +77,6 @@ extern "C" fn batchpoke_demo_worker_step() {
     handle_event();
 }
 
-/// A sysfs page being filled.
-struct Page<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl Write for Page<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len + s.len();
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(core::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 /// # Safety
 ///
 /// `buf` is a sysfs `show` page (`PAGE_SIZE` writable bytes).
@@ -98,7 +84,7 @@ impl Write for Page<'_> {
 unsafe extern "C" fn batchpoke_demo_show_counters(buf: *mut c_char) -> isize {
     // SAFETY: caller's contract.
     let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), kernel::page::PAGE_SIZE) };
-    let mut page = Page { buf, len: 0 };
+    let mut page = SliceWriter::new(buf);
     let counters = [
         ("timer_ticks", &TIMER_TICKS),
         ("timer_accounted", &TIMER_ACCOUNTED),
@@ -112,7 +98,7 @@ unsafe extern "C" fn batchpoke_demo_show_counters(buf: *mut c_char) -> isize {
             return EINVAL.to_errno() as isize;
         }
     }
-    page.len as isize
+    page.len() as isize
 }
 
 extern "C" {
