@@ -14,6 +14,7 @@
 MODDIR=${MODDIR:-/lib/batchpoke}
 here=$(dirname "$0")
 . "$here/ktap.sh"
+. "$here/measure.sh"
 
 SYS=/sys/kernel/batchpoke
 KEYS=$SYS/keys
@@ -25,10 +26,7 @@ done
 if grep -q '^batchpoke ' /proc/modules; then echo "# batchpoke is already loaded; unload it first"; exit 4; fi
 
 # --- helpers -------------------------------------------------------------------
-stat_of() { sed -n "s/^$1 //p" "$SYS/stats"; }
 online=$(grep -c ^processor /proc/cpuinfo)
-# Function-call IPIs received by all CPUs so far.
-cal_total() { awk '/CAL:/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts; }
 # Everything a refused request must leave alone.
 snapshot() {
 	for k in "$KEYS"/*; do printf '%s=%s ' "${k##*/}" "$(cat "$k/enabled")"; done

@@ -16,11 +16,11 @@ MODDIR=${MODDIR:-/lib/batchpoke}
 REPS=${REPS:-5}
 SERIAL_MAX_SITES=${SERIAL_MAX_SITES:-1024}
 B=/sys/kernel/batchpoke_bench
+. "$(dirname "$0")/measure.sh"
 
 insmod "$MODDIR/batchpoke.ko" || exit 1
 insmod "$MODDIR/batchpoke_bench.ko" || exit 1
 dmesg -n 1
-cal_total() { awk '/CAL:/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts; }
 echo "BENCHMETA,cpus=$(grep -c ^processor /proc/cpuinfo),kernel=$(uname -r),reps=$REPS"
 for s in 1 16 256; do
 	for k in 1 8 64; do

@@ -4,10 +4,9 @@
 # one, in one transaction and serially, with the sync rounds each took and
 # the function-call IPIs the CPUs received, then the demo client at work.
 set -e
+. "$(dirname "$0")/measure.sh"
 S=/sys/kernel/batchpoke
 klog() { dmesg -c | sed -n 's/^\[[^]]*\] \(batchpoke.*\)/  kernel: \1/p' | grep -v taints || true; }
-stat_of() { sed -n "s/^$1 //p" "$S/stats"; }
-cal_total() { awk '/CAL:/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts; }
 # ipis_of COMMAND: function-call IPIs during COMMAND (run in this shell: a
 # forked one would add IPIs of its own), less those of measuring nothing.
 overhead=0

@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: GPL-2.0
+# What the guest scripts measure (busybox sh; sourced).
+
+# Function-call IPIs received by all CPUs so far: the CAL line of
+# /proc/interrupts, summed over CPUs. A sync round adds one per other CPU.
+cal_total() {
+	awk '/CAL:/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts
+}
+
+# One counter of /sys/kernel/batchpoke/stats.
+stat_of() { sed -n "s/^$1 //p" /sys/kernel/batchpoke/stats; }
