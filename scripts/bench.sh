@@ -11,7 +11,8 @@
 #   meta.txt      vCPUs, kernel, KVM or TCG, repetitions, date
 #
 # BENCH_REPS (default 5) sets the on/off repetitions per cell; BENCH_DOCS=1
-# also copies the results into Documentation/performance/.
+# also copies the results into Documentation/performance/ and rewrites the
+# results block of Documentation/performance.rst.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -42,6 +43,7 @@ python3 "$here/bench_report.py" "$out"
 if [ "${BENCH_DOCS:-0}" = 1 ]; then
 	mkdir -p "$top/Documentation/performance"
 	cp "$out"/{results.csv,table.txt,plot.svg,meta.txt} "$top/Documentation/performance/"
-	say "copied to Documentation/performance/"
+	python3 "$here/bench_report.py" "$top/Documentation/performance" "$top/Documentation/performance.rst" >/dev/null
+	say "copied to Documentation/performance/ and updated Documentation/performance.rst"
 fi
 say "results in $out"

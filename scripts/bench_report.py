@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """Turns a bench results directory (results.csv, meta.txt) into table.txt
-and plot.svg, and prints the table. Standard library only."""
+and plot.svg, and prints the table; given an rst file too, rewrites its
+results block. Standard library only.
+
+    bench_report.py RESULTS_DIR [DOC.rst]
+"""
 
 import csv
 import sys
@@ -109,6 +113,27 @@ def svg(rows, meta):
     return "\n".join(out) + "\n"
 
 
+def update_doc(doc, text, meta):
+    """Replaces the block between the RESULTS markers of the rst `doc`."""
+    body = doc.read_text()
+    begin, end = ".. BEGIN RESULTS\n", ".. END RESULTS\n"
+    head, rest = body.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    first, _, rest = text.partition("\n\n")
+    table_part, _, ratios = rest.partition("\n\n")
+    block = (
+        f"{meta.get('cpus', '?')} vCPUs, Linux {meta.get('kernel', '?')}, {meta.get('accel', '?')}, "
+        f"{meta.get('reps', '?')} on/off repetitions per cell, run {meta.get('date', '?')}; "
+        "``plot.svg`` plots IPIs per flip and median time per flip against total sites, "
+        "one line per variant::\n\n"
+        + "".join(f"    {line}\n" for line in table_part.splitlines())
+        + "\nKernel path over batchpoke, same cell::\n\n"
+        + "".join(f"    {line}\n" for line in ratios.strip().splitlines())
+        + "\n"
+    )
+    doc.write_text(head + begin + "\n" + block + "\n" + end + tail)
+
+
 def main():
     out = Path(sys.argv[1])
     rows, meta = load(out)
@@ -116,6 +141,8 @@ def main():
     (out / "table.txt").write_text(text)
     (out / "plot.svg").write_text(svg(rows, meta))
     sys.stdout.write(text)
+    if len(sys.argv) > 2:
+        update_doc(Path(sys.argv[2]), text, meta)
 
 
 if __name__ == "__main__":
