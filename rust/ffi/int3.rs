@@ -5,9 +5,11 @@
 //!
 //! The handler sits on the die-notifier chain (`DIE_INT3`). It runs in
 //! NMI-like context, so everything it reaches is lock-free, allocation-free
-//! and free of panic paths; the search and the vector access are inlined
-//! into [`batchpoke_int3_notify`], the one function on the path, which is
-//! listed in the module's `_kprobe_blacklist` (NOKPROBE).
+//! and free of panic paths. The path is two functions, both listed in the
+//! module's `_kprobe_blacklist` (NOKPROBE): [`batchpoke_int3_notify`], whose
+//! common case (no batch active) is a few instructions, and the cold
+//! `batchpoke_int3_resolve`, into which the search and the vector access
+//! are inlined.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_ulong, c_void};
