@@ -36,7 +36,7 @@ endif
 
 # The kernel's Makefile ignores BINDGEN from the environment, so every
 # kernel make gets it on the command line.
-# A tree built by clang (see scripts/kconfig/kasan.config) records its LLVM
+# A tree built by clang (the debug and cfi flavors, scripts/kconfig/) records its LLVM
 # suffix; its modules must be built the same way.
 KMAKE = $(LIB) && $(MAKE) -C "$(KDIR)" M=$(CURDIR) BINDGEN="$$BINDGEN" \
 	LIBCLANG_PATH="$$(libclang_path)" $(if $(CLIPPY),CLIPPY=1) \

@@ -17,8 +17,8 @@ fragments=("$here/kconfig/batchpoke.config")
 for f in "${fragments[@]}"; do [ -f "$f" ] || die "no config fragment $f for KERNEL_FLAVOR=$KERNEL_FLAVOR"; done
 
 llvm=$(flavor_llvm)
-if [ -n "$llvm" ] && [ "${KERNEL%%.*}" -ge 7 ]; then
-	die "KERNEL_FLAVOR=$KERNEL_FLAVOR needs a clang build with LLVM $llvm; Linux $KERNEL needs LLVM >= 17, which Debian 12 does not provide (use KERNEL=6.12)"
+if [ -n "$llvm" ] && [ "${KERNEL%%.*}" -ge 7 ] && [ "$llvm" -lt 17 ]; then
+	die "KERNEL_FLAVOR=$KERNEL_FLAVOR asks for LLVM $llvm; Linux $KERNEL with Rust needs LLVM >= 17"
 fi
 
 cache_key() {
