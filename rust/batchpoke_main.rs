@@ -7,8 +7,6 @@
 //! transaction at once, so a transaction costs three cross-CPU sync rounds
 //! whatever its size. See `Documentation/batchpoke.rst`.
 
-use core::pin::Pin;
-
 use kernel::prelude::*;
 
 // Shared with client modules, which use different subsets of it; the
@@ -33,7 +31,7 @@ mod state;
 mod stats;
 
 use ffi::sysfs::{Dir, Group};
-use state::State;
+use state::{PublishedState, State};
 
 /// The module's version, kept equal to `rust/Cargo.toml`'s by a host test.
 const VERSION: &str = "0.1.0";
@@ -46,9 +44,14 @@ crate::batchpoke_module! {
     license: "GPL",
 }
 
+/// The loaded module.
+///
+/// Fields are dropped in declaration order, which is the teardown order:
+/// the module notifier goes first, so no `MODULE_STATE_GOING` callback can
+/// still be using the state while it is shut down and freed.
 struct Batchpoke {
-    state: Pin<KBox<State>>,
     _module_notifier: ffi::module_notifier::ModuleNotifier,
+    _state: PublishedState,
 }
 
 impl kernel::Module for Batchpoke {
@@ -56,42 +59,31 @@ impl kernel::Module for Batchpoke {
         demo::self_check()?;
         let engine = engine::Engine::new()?;
         let root = Dir::create(c"batchpoke", None, Group::Root)?;
-        let keys = Dir::create(c"keys", Some(&root), Group::None)?;
+        let keys = Dir::create(c"keys", Some(&root.get()), Group::None)?;
         let state = KBox::pin_init(State::new(engine, root, keys), GFP_KERNEL)?;
+        // SAFETY: this is the only `PublishedState`; it is dropped after the
+        // module notifier (field order) and no client can be loaded while
+        // this module goes away.
+        let state = unsafe { PublishedState::publish(state) };
         let this = module.as_ptr().cast::<ffi::bindings::module>();
         // SAFETY: the demo keys are statics of this module, which stays
-        // loaded until `drop` removes them.
-        if let Err(e) = unsafe { state.register(this, &demo::KEYS) } {
-            state.shutdown();
-            return Err(e);
-        }
-        // SAFETY: `state` lives until `drop`, which shuts down every caller
-        // (sysfs files, keys) before withdrawing and freeing it.
-        unsafe { state::publish(&state) };
-        let module_notifier = match ffi::module_notifier::ModuleNotifier::register() {
-            Ok(notifier) => notifier,
-            Err(e) => {
-                state.shutdown();
-                state::withdraw();
-                return Err(e);
-            }
-        };
+        // loaded until `state` (which unregisters them) is dropped.
+        unsafe { state.register(this, &demo::keys()) }?;
+        let module_notifier = ffi::module_notifier::ModuleNotifier::register()?;
         pr_info!(
             "batchpoke {} loaded on Linux {}\n",
             VERSION,
             ffi::kernel_release()
         );
         Ok(Batchpoke {
-            state,
             _module_notifier: module_notifier,
+            _state: state,
         })
     }
 }
 
 impl Drop for Batchpoke {
     fn drop(&mut self) {
-        self.state.shutdown();
-        state::withdraw();
         // Whatever happened since load, every site of the demo keys must
         // still say its key's state.
         if demo::self_check().is_err() {

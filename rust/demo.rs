@@ -17,6 +17,11 @@ define_key!(DEMO_D: c"demo_d" = false);
 /// The demo keys, as registered.
 pub(crate) static KEYS: [&Key; 4] = [&DEMO_A, &DEMO_B, &DEMO_C, &DEMO_D];
 
+/// The demo keys' addresses, as registration takes them.
+pub(crate) fn keys() -> [*const Key; 4] {
+    KEYS.map(core::ptr::from_ref)
+}
+
 macro_rules! repeat_4 {
     ($($body:tt)*) => {
         $($body)* $($body)* $($body)* $($body)*

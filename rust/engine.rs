@@ -3,9 +3,10 @@
 //! The batched patching engine: applies a vector of pokes with the int3
 //! protocol while excluding every other text patcher.
 //!
-//! Lock order: the registry mutex, then `cpus_read_lock()`, then
-//! `text_mutex` (the kernel's own order for the last two). Nothing here calls
-//! `static_key_*()` or `register_kprobe()`, which take `text_mutex`
+//! Lock order: the registry mutex, then the kernel's own order for text
+//! patching: `cpus_read_lock()`, `jump_label_mutex`, `text_mutex` (see
+//! [`TextLocks`]). Nothing here calls `static_key_*()`,
+//! `register_kprobe()` or `text_poke*()`, which take those locks
 //! themselves.
 
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -13,7 +14,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use kernel::prelude::*;
 
 use crate::ffi::int3::Int3Handler;
-use crate::ffi::text::{read_site, CpusReadGuard, KernelText, TextAlias, TextMutex};
+use crate::ffi::text::{read_site, KernelText, TextAlias, TextLocks};
 use crate::ffi::time::now_ns;
 use crate::pure::plan::{self, PlanError, Poke};
 use crate::stats::STATS;
@@ -56,20 +57,20 @@ pub(crate) struct Applied {
     pub(crate) rounds: usize,
 }
 
-/// The engine: the int3 handler's registration and the text lock.
+/// The engine: the int3 handler's registration and the text locks.
 pub(crate) struct Engine {
-    text_mutex: TextMutex,
+    locks: TextLocks,
     strategy: AtomicU8,
     _int3: Int3Handler,
 }
 
 impl Engine {
-    /// Finds `text_mutex` and registers the int3 handler.
+    /// Finds the text locks and registers the int3 handler.
     pub(crate) fn new() -> Result<Self> {
-        let text_mutex = TextMutex::find()?;
+        let locks = TextLocks::find()?;
         let int3 = Int3Handler::register()?;
         Ok(Engine {
-            text_mutex,
+            locks,
             strategy: AtomicU8::new(Strategy::Batch as u8),
             _int3: int3,
         })
@@ -97,26 +98,27 @@ impl Engine {
     /// during the call, and only batchpoke may patch those sites.
     pub(crate) unsafe fn apply(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {
         let start = now_ns();
-        let applied = self.apply_locked(pokes, strategy)?;
+        let applied = self.patch(pokes, strategy)?;
         STATS.transaction(applied.sites, now_ns().saturating_sub(start));
         Ok(applied)
     }
 
-    fn apply_locked(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {
+    fn patch(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {
         let len = plan::prepare(pokes).map_err(plan_error)?;
         let pokes = &pokes[..len];
         if pokes.is_empty() {
             return Ok(Applied::default());
         }
-        let _cpus = CpusReadGuard::lock();
-        let _text = self.text_mutex.lock();
+        // SAFETY: every site is in module text that stays loaded during the
+        // call (the caller's contract). Mapping (which allocates) comes
+        // before the locks; nothing is written until verified under them.
+        let alias = unsafe { TextAlias::map(pokes)? };
+        let locked = self.locks.lock();
         // SAFETY: every site is mapped module text (the caller's contract).
         plan::verify(pokes, |addr| unsafe { read_site(addr) }).map_err(plan_error)?;
-        // SAFETY: as above; the module stays loaded during the call.
-        let alias = unsafe { TextAlias::map(pokes)? };
-        // SAFETY: both locks are held, the sites were verified just above,
-        // and `text` is only driven by run_batch/run_serial on `pokes`.
-        let mut text = unsafe { KernelText::new(&alias) };
+        // SAFETY: the sites were verified just above under `locked`, and
+        // `text` is only driven by run_batch/run_serial on `pokes`.
+        let mut text = unsafe { KernelText::new(&alias, &locked) };
         match strategy {
             Strategy::Batch => plan::run_batch(pokes, &mut text),
             Strategy::Serial => plan::run_serial(pokes, &mut text),

@@ -4,18 +4,20 @@
 //! directories, and the transaction that turns key changes into one batch
 //! of pokes.
 //!
-//! Removing a sysfs directory waits for its running callbacks, and those
-//! take the registry lock, so directories are never removed under the lock.
-//! Keys leave in two steps instead: [`Registry::retire_module`] marks them
-//! dead under the lock (from then on they are invisible), and the caller then
-//! removes their directories one at a time with the lock dropped
-//! ([`Registry::take_dead_dir`]) before [`Registry::remove_dead`] forgets
-//! them. No step allocates, so unregistration cannot fail.
+//! Creating or removing a sysfs directory waits for its running callbacks,
+//! and those take the registry lock, so directories are never created or
+//! removed under the lock. A key therefore enters in two steps
+//! ([`Registry::add_pending`], then [`Registry::go_live`] once its
+//! directory exists) and leaves in two: [`Registry::retire`] marks it dead
+//! under the lock (from then on it is invisible), and the caller removes
+//! its directory with the lock dropped ([`Registry::take_dead_dir`]) before
+//! [`Registry::remove_dead`] forgets it. Retiring allocates nothing, so
+//! unregistration cannot fail.
 
 use core::ffi::CStr;
 use core::ptr::NonNull;
 
-use kernel::alloc::KVec;
+use kernel::alloc::{KVVec, KVec};
 use kernel::prelude::*;
 
 #[cfg(batchpoke_legacy_6)]
@@ -24,8 +26,7 @@ use crate::batchpoke_api::Key;
 use crate::engine::{Applied, Engine, Strategy};
 use crate::ffi::bindings;
 use crate::ffi::jump_table::ModuleRef;
-use crate::ffi::sysfs::{Dir, Group};
-use crate::ffi::text::read_site;
+use crate::ffi::sysfs::Dir;
 use crate::pure::plan::Poke;
 use crate::pure::site::Site;
 use crate::pure::txn;
@@ -33,13 +34,30 @@ use crate::pure::txn;
 /// Longest `<module>.<key>` name.
 pub(crate) const NAME_MAX: usize = 96;
 
+/// Most sites one transaction may change: far above any real key (the
+/// kernel's largest, dynamic debug aside, have a few hundred sites) and
+/// small enough that the vector of pokes is a modest allocation.
+pub(crate) const MAX_TRANSACTION_SITES: usize = 1 << 16;
+
+/// Where a key is in its life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Registered, its directory being created: invisible except to name
+    /// clashes.
+    Pending,
+    /// Visible and usable.
+    Live,
+    /// Being unregistered: invisible, waiting for its directory to go.
+    Dead,
+}
+
 /// One registered key.
 ///
 /// # Invariants
 ///
 /// `key` points into the memory of `owner`, a module that stays loaded
 /// while the entry is in the registry; `sites` are that key's sites, all in
-/// `owner`'s text.
+/// `owner`'s core text.
 pub(crate) struct KeyEntry {
     key: NonNull<Key>,
     owner: NonNull<bindings::module>,
@@ -48,8 +66,9 @@ pub(crate) struct KeyEntry {
     sites: KVec<Site>,
     /// `keys/<name>/` in sysfs.
     dir: Option<Dir>,
-    /// Being unregistered: invisible, waiting for its directory to go.
-    dead: bool,
+    status: Status,
+    /// The registration that added the key.
+    ticket: u64,
 }
 
 // SAFETY: the pointees are a `Sync` key and a module; the registry mutex
@@ -83,6 +102,10 @@ impl KeyEntry {
     pub(crate) fn sites(&self) -> &[Site] {
         &self.sites
     }
+
+    fn is_owned_by(&self, owner: *const bindings::module) -> bool {
+        self.owner.as_ptr().cast_const() == owner
+    }
 }
 
 /// Every registered key, in registration order, and the sysfs directories.
@@ -90,6 +113,7 @@ pub(crate) struct Registry {
     entries: KVec<KeyEntry>,
     /// `/sys/kernel/batchpoke/keys` and `/sys/kernel/batchpoke`.
     dirs: [Option<Dir>; 2],
+    next_ticket: u64,
 }
 
 impl Registry {
@@ -98,6 +122,7 @@ impl Registry {
         Registry {
             entries: KVec::new(),
             dirs: [Some(keys_dir), Some(root_dir)],
+            next_ticket: 0,
         }
     }
 
@@ -105,65 +130,79 @@ impl Registry {
     pub(crate) fn find(&self, name: &[u8]) -> Option<usize> {
         self.entries
             .iter()
-            .position(|e| !e.dead && e.name() == name)
+            .position(|e| e.status == Status::Live && e.name() == name)
     }
 
     /// The index of the live key at address `key`.
     pub(crate) fn find_key(&self, key: *const Key) -> Option<usize> {
         self.entries
             .iter()
-            .position(|e| !e.dead && e.key.as_ptr().cast_const() == key)
+            .position(|e| e.status == Status::Live && e.key.as_ptr().cast_const() == key)
     }
 
     /// The live key at `index`.
     pub(crate) fn get(&self, index: usize) -> Option<&KeyEntry> {
-        self.entries.get(index).filter(|e| !e.dead)
+        self.entries.get(index).filter(|e| e.status == Status::Live)
     }
 
-    /// Registers `keys`, owned by `owner`, with the sites found in
-    /// `owner`'s jump table, and gives each a sysfs directory. On error the
-    /// keys added so far are left dead, for the caller to clean up as after
-    /// [`Self::retire_module`].
-    ///
-    /// # Safety
-    ///
-    /// `owner` stays loaded until its keys are removed, and every key in
-    /// `keys` is in `owner`'s memory and stays there.
-    pub(crate) unsafe fn register(
-        &mut self,
-        owner: *const bindings::module,
-        keys: &[&Key],
-    ) -> Result {
-        // SAFETY: loaded for the duration (caller's contract).
-        let module = unsafe { ModuleRef::new(owner) };
-        let owner = NonNull::new(owner.cast_mut()).ok_or(EINVAL)?;
-        let first_new = self.entries.len();
-        let result = self.add_entries(module, owner, keys);
-        if result.is_err() {
-            for entry in &mut self.entries[first_new..] {
-                entry.dead = true;
-            }
+    /// The directory keys appear in, if batchpoke is not shutting down.
+    pub(crate) fn keys_dir(&self) -> Option<&Dir> {
+        self.dirs[0].as_ref()
+    }
+
+    /// Adds `keys` of `owner` as pending, with the sites found for them in
+    /// `owner`'s jump table, after checking everything: the owner is not
+    /// going away, every key lies in its memory, every name is valid and
+    /// free, every site is in its core text and holds the instruction for
+    /// its key's current state. Nothing is added on error. Returns the
+    /// registration's ticket, for [`Self::go_live`].
+    pub(crate) fn add_pending(&mut self, owner: ModuleRef<'_>, keys: &[*const Key]) -> Result<u64> {
+        if self.keys_dir().is_none() {
+            return Err(ENODEV);
         }
-        result
+        if !owner.is_live() {
+            pr_err!(
+                "module {:?} is going away: its keys cannot be registered\n",
+                core::str::from_utf8(owner.name()).unwrap_or("?")
+            );
+            return Err(ENODEV);
+        }
+        let ticket = self.next_ticket;
+        let first_new = self.entries.len();
+        let result = self.push_entries(owner, keys, ticket);
+        if let Err(e) = result {
+            for entry in &mut self.entries[first_new..] {
+                entry.status = Status::Dead;
+            }
+            // None of them has a directory yet.
+            self.remove_dead();
+            return Err(e);
+        }
+        self.next_ticket = ticket.wrapping_add(1);
+        Ok(ticket)
     }
 
-    fn add_entries(
-        &mut self,
-        module: ModuleRef<'_>,
-        owner: NonNull<bindings::module>,
-        keys: &[&Key],
-    ) -> Result {
+    fn push_entries(&mut self, owner: ModuleRef<'_>, keys: &[*const Key], ticket: u64) -> Result {
         let first_new = self.entries.len();
-        for &key in keys {
-            if !module.owns(key.raw_address()) {
+        for &raw in keys {
+            // Nothing is read through a pointer before it is known to
+            // point at a key-sized, aligned object in the owner's memory.
+            let addr = raw as usize;
+            if addr % core::mem::align_of::<Key>() != 0
+                || !owner.owns(addr, core::mem::size_of::<Key>())
+            {
                 pr_err!(
-                    "key {:?} is not in the memory of the module registering it\n",
-                    key.name()
+                    "key at {:#x} is not in the memory of the module registering it\n",
+                    addr
                 );
                 return Err(EINVAL);
             }
+            // SAFETY: an aligned `Key`-sized object in the owner's memory,
+            // which the owner declares a key (the API's contract) and which
+            // lives as long as the owner.
+            let key = unsafe { &*raw };
             let mut name = KVec::new();
-            name.extend_from_slice(module.name(), GFP_KERNEL)?;
+            name.extend_from_slice(owner.name(), GFP_KERNEL)?;
             name.push(b'.', GFP_KERNEL)?;
             name.extend_from_slice(key.name().to_bytes(), GFP_KERNEL)?;
             if name.len() > NAME_MAX || !txn::valid_name(&name) {
@@ -173,58 +212,136 @@ impl Registry {
                 );
                 return Err(EINVAL);
             }
-            if self.find(&name).is_some() {
-                pr_err!("key {:?} is registered already\n", key.name());
+            let taken = self
+                .entries
+                .iter()
+                .any(|e| e.status != Status::Dead && e.name() == name.as_slice());
+            if taken {
+                pr_err!(
+                    "key {:?} is registered already\n",
+                    core::str::from_utf8(&name).unwrap_or("?")
+                );
                 return Err(EEXIST);
             }
             name.push(0, GFP_KERNEL)?;
             self.entries.push(
                 KeyEntry {
                     key: NonNull::from(key),
-                    owner,
+                    owner: NonNull::from(owner.raw()).cast(),
                     name,
                     sites: KVec::new(),
                     dir: None,
-                    dead: false,
+                    status: Status::Pending,
+                    ticket,
                 },
                 GFP_KERNEL,
             )?;
         }
         let new = &mut self.entries[first_new..];
-        module.for_each_site(|key_addr, site| {
-            if let Some(entry) = new.iter_mut().find(|e| e.key().raw_address() == key_addr) {
-                // SAFETY: the site is in the loaded module's text (checked
-                // by for_each_site).
-                let bytes = unsafe { read_site(site.addr) };
-                if site.insn(entry.key().is_enabled()) != Some(bytes) {
-                    pr_err!(
-                        "site {:#x} of key {:?} holds unexpected bytes {:02x?}\n",
-                        site.addr,
-                        entry.c_name(),
-                        bytes
-                    );
-                    return Err(EINVAL);
-                }
-                entry.sites.push(site, GFP_KERNEL)?;
+        owner.for_each_site(|key_addr, site| {
+            let Some(entry) = new.iter_mut().find(|e| e.key().raw_address() == key_addr) else {
+                // Another key's site: not batchpoke's to check.
+                return Ok(());
+            };
+            if !owner.text_holds(&site) {
+                pr_err!(
+                    "site {:#x} of key {:?} is outside the module's core text (an __init function?): init text is freed after init, so batchpoke refuses such keys\n",
+                    site.addr,
+                    entry.c_name()
+                );
+                return Err(EINVAL);
             }
-            Ok(())
-        })?;
-        let [keys_dir, _] = &self.dirs;
-        let keys_dir = keys_dir.as_ref().ok_or(ENODEV)?;
-        for entry in &mut self.entries[first_new..] {
-            entry.dir = Some(Dir::create(entry.c_name(), Some(keys_dir), Group::Key)?);
+            let bytes = owner.read_site(site.addr).ok_or(EINVAL)?;
+            if site.insn(entry.key().is_enabled()) != Some(bytes) {
+                pr_err!(
+                    "site {:#x} of key {:?} holds unexpected bytes {:02x?}\n",
+                    site.addr,
+                    entry.c_name(),
+                    bytes
+                );
+                return Err(EINVAL);
+            }
+            Ok(entry.sites.push(site, GFP_KERNEL)?)
+        })
+    }
+
+    /// The names of the pending keys of registration `ticket`, in order,
+    /// for creating their directories with the lock dropped.
+    pub(crate) fn pending_names(&self, ticket: u64) -> Result<KVec<KVec<u8>>> {
+        let mut names = KVec::new();
+        for entry in self.pending(ticket) {
+            let mut name = KVec::new();
+            name.extend_from_slice(&entry.name, GFP_KERNEL)?;
+            names.push(name, GFP_KERNEL)?;
+        }
+        Ok(names)
+    }
+
+    fn pending(&self, ticket: u64) -> impl Iterator<Item = &KeyEntry> {
+        self.entries
+            .iter()
+            .filter(move |e| e.ticket == ticket && e.status == Status::Pending)
+    }
+
+    /// Makes the pending keys of registration `ticket` live with their
+    /// directories `dirs` (in the order of [`Self::pending_names`]). If a
+    /// key was retired meanwhile the registration fails and every one of
+    /// its keys is retired: `dirs` come back, to be dropped unlocked.
+    pub(crate) fn go_live(
+        &mut self,
+        ticket: u64,
+        dirs: KVec<Dir>,
+    ) -> core::result::Result<(), (Error, KVec<Dir>)> {
+        let count = self.pending(ticket).count();
+        let all_there = self.entries.iter().filter(|e| e.ticket == ticket).count() == count;
+        if count != dirs.len() || !all_there {
+            self.retire_ticket(ticket);
+            return Err((ENODEV, dirs));
+        }
+        let mut dirs = dirs.into_iter();
+        for entry in self.entries.iter_mut() {
+            if entry.ticket == ticket && entry.status == Status::Pending {
+                entry.dir = dirs.next();
+                entry.status = Status::Live;
+            }
         }
         Ok(())
     }
 
-    /// Marks every key of `owner` (every key, for `None`) dead. Returns how
-    /// many were marked.
+    /// Retires every key of registration `ticket`.
+    pub(crate) fn retire_ticket(&mut self, ticket: u64) {
+        for entry in self.entries.iter_mut().filter(|e| e.ticket == ticket) {
+            entry.status = Status::Dead;
+        }
+    }
+
+    /// Retires the keys at `keys` owned by `owner`. Returns how many were
+    /// registered.
+    pub(crate) fn retire_keys(
+        &mut self,
+        owner: *const bindings::module,
+        keys: &[*const Key],
+    ) -> usize {
+        let mut count = 0;
+        for entry in self.entries.iter_mut() {
+            if entry.status != Status::Dead
+                && entry.is_owned_by(owner)
+                && keys.contains(&entry.key.as_ptr().cast_const())
+            {
+                entry.status = Status::Dead;
+                count += 1;
+            }
+        }
+        count
+    }
+
+    /// Retires every key of `owner` (every key, for `None`). Returns how
+    /// many there were.
     pub(crate) fn retire_module(&mut self, owner: Option<*const bindings::module>) -> usize {
         let mut count = 0;
         for entry in self.entries.iter_mut() {
-            if !entry.dead && (owner.is_none() || owner == Some(entry.owner.as_ptr().cast_const()))
-            {
-                entry.dead = true;
+            if entry.status != Status::Dead && owner.is_none_or(|o| entry.is_owned_by(o)) {
+                entry.status = Status::Dead;
                 count += 1;
             }
         }
@@ -235,13 +352,14 @@ impl Registry {
     pub(crate) fn take_dead_dir(&mut self) -> Option<Dir> {
         self.entries
             .iter_mut()
-            .filter(|e| e.dead)
+            .filter(|e| e.status == Status::Dead)
             .find_map(|e| e.dir.take())
     }
 
     /// Forgets the dead keys; their directories must be gone already.
     pub(crate) fn remove_dead(&mut self) {
-        self.entries.retain(|e| !e.dead);
+        self.entries
+            .retain(|e| e.status != Status::Dead || e.dir.is_some());
     }
 
     /// The top directories, to drop after unlocking, once no key is left.
@@ -251,14 +369,15 @@ impl Registry {
 
     /// Sets each key `changes[i].0` (an index) to state `changes[i].1`, in
     /// one transaction. All or nothing: a repeated key is `EINVAL`, an
-    /// unknown one `ENOENT`.
+    /// unknown one `ENOENT`, more than [`MAX_TRANSACTION_SITES`] sites to
+    /// change `E2BIG`.
     pub(crate) fn apply(
         &self,
         engine: &Engine,
         changes: &[(usize, bool)],
         strategy: Strategy,
     ) -> Result<Applied> {
-        let mut pokes = KVec::new();
+        let mut pokes = KVVec::new();
         for (n, &(index, enable)) in changes.iter().enumerate() {
             if changes[..n].iter().any(|&(other, _)| other == index) {
                 return Err(EINVAL);
@@ -267,6 +386,13 @@ impl Registry {
             let from = entry.key().is_enabled();
             for site in entry.sites() {
                 if let Some(poke) = Poke::for_site(site, from, enable).map_err(|_| ERANGE)? {
+                    if pokes.len() == MAX_TRANSACTION_SITES {
+                        pr_err!(
+                            "a transaction may change at most {} sites\n",
+                            MAX_TRANSACTION_SITES
+                        );
+                        return Err(E2BIG);
+                    }
                     pokes.push(poke, GFP_KERNEL)?;
                 }
             }

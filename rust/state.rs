@@ -2,6 +2,8 @@
 
 //! The module's state, shared by sysfs, the client API and module teardown.
 
+use core::ffi::CStr;
+use core::pin::Pin;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
@@ -12,7 +14,8 @@ use kernel::sync::{new_mutex, Mutex};
 use crate::batchpoke_api::{Change, Key};
 use crate::engine::{Applied, Engine, Strategy};
 use crate::ffi::bindings;
-use crate::ffi::sysfs::Dir;
+use crate::ffi::jump_table::ModuleRef;
+use crate::ffi::sysfs::{Dir, Group};
 use crate::knob::parse_error;
 use crate::pure::txn;
 use crate::registry::{KeyEntry, Registry};
@@ -35,19 +38,94 @@ impl State {
         })
     }
 
-    /// Registers `keys` of `owner`; see [`Registry::register`].
+    /// Registers `keys` of `owner`: checks them and their sites (see
+    /// [`Registry::add_pending`]), creates their sysfs directories with the
+    /// registry lock dropped, then makes them live. All or nothing.
     ///
     /// # Safety
     ///
-    /// `owner` stays loaded until [`Self::unregister_module`] is called for
-    /// it, and every key in `keys` is in `owner`'s memory.
-    pub(crate) unsafe fn register(&self, owner: *const bindings::module, keys: &[&Key]) -> Result {
-        // SAFETY: caller's contract.
-        let result = unsafe { self.registry.lock().register(owner, keys) };
-        if result.is_err() {
-            self.remove_dead();
+    /// `owner` stays loaded until its keys are unregistered (by
+    /// [`Self::unregister_keys`] or the module notifier), and every key in
+    /// `keys` that lies in `owner`'s memory is a `Key`.
+    pub(crate) unsafe fn register(
+        &self,
+        owner: *const bindings::module,
+        keys: &[*const Key],
+    ) -> Result {
+        if owner.is_null() {
+            return Err(EINVAL);
         }
-        result
+        // SAFETY: loaded for the duration (caller's contract).
+        let module = unsafe { ModuleRef::new(owner) };
+        let (ticket, names) = {
+            let mut registry = self.registry.lock();
+            let ticket = registry.add_pending(module, keys)?;
+            match registry.pending_names(ticket) {
+                Ok(names) => (ticket, names),
+                Err(e) => {
+                    registry.retire_ticket(ticket);
+                    registry.remove_dead();
+                    return Err(e);
+                }
+            }
+        };
+        let dirs = self.create_dirs(&names);
+        let mut registry = self.registry.lock();
+        let result = match dirs {
+            Ok(dirs) => registry.go_live(ticket, dirs),
+            Err((e, dirs)) => {
+                registry.retire_ticket(ticket);
+                Err((e, dirs))
+            }
+        };
+        drop(registry);
+        match result {
+            Ok(()) => Ok(()),
+            Err((e, dirs)) => {
+                // Removed here, with the lock released.
+                drop(dirs);
+                self.remove_dead();
+                Err(e)
+            }
+        }
+    }
+
+    /// One directory per name under `keys/`; on error, those made so far.
+    fn create_dirs(
+        &self,
+        names: &[KVec<u8>],
+    ) -> core::result::Result<KVec<Dir>, (Error, KVec<Dir>)> {
+        let mut dirs = KVec::new();
+        if let Err(e) = dirs.reserve(names.len(), GFP_KERNEL) {
+            return Err((e.into(), dirs));
+        }
+        for name in names {
+            let name = CStr::from_bytes_until_nul(name).map_err(|_| EINVAL);
+            let dir = name.and_then(|name| {
+                let parent = self.registry.lock().keys_dir().map(Dir::get);
+                Dir::create(name, Some(&parent.ok_or(ENODEV)?), Group::Key)
+            });
+            match dir {
+                Ok(dir) => {
+                    if let Err(e) = dirs.push(dir, GFP_KERNEL) {
+                        return Err((e.into(), dirs));
+                    }
+                }
+                Err(e) => return Err((e, dirs)),
+            }
+        }
+        Ok(dirs)
+    }
+
+    /// Removes the keys at `keys` of `owner`. Returns how many there were.
+    pub(crate) fn unregister_keys(
+        &self,
+        owner: *const bindings::module,
+        keys: &[*const Key],
+    ) -> usize {
+        let count = self.registry.lock().retire_keys(owner, keys);
+        self.remove_dead();
+        count
     }
 
     /// Removes every key of `owner`. Returns how many there were.
@@ -59,9 +137,12 @@ impl State {
 
     /// Removes every key and the sysfs tree; nothing can be registered after.
     pub(crate) fn shutdown(&self) {
-        self.registry.lock().retire_module(None);
+        let dirs = {
+            let mut registry = self.registry.lock();
+            registry.retire_module(None);
+            registry.take_dirs()
+        };
         self.remove_dead();
-        let dirs = self.registry.lock().take_dirs();
         drop(dirs);
     }
 
@@ -143,27 +224,50 @@ pub(crate) fn counted<T>(result: Result<T>) -> Result<T> {
 /// The state, for callbacks that get no context (sysfs, the client API).
 static STATE: AtomicPtr<State> = AtomicPtr::new(ptr::null_mut());
 
-/// Makes `state` reachable through [`with_state`].
+/// The module's state, reachable through [`with_state`] while this exists.
 ///
-/// # Safety
-///
-/// `state` must stay valid until [`withdraw`] returns and no callback that
-/// calls [`with_state`] can run any more.
-pub(crate) unsafe fn publish(state: &State) {
-    STATE.store(ptr::from_ref(state).cast_mut(), Ordering::Release);
+/// Dropping it shuts the state down (every key and sysfs file removed,
+/// running sysfs callbacks drained), withdraws it and frees it.
+pub(crate) struct PublishedState(Pin<KBox<State>>);
+
+impl PublishedState {
+    /// Makes `state` reachable through [`with_state`].
+    ///
+    /// # Safety
+    ///
+    /// Only one `PublishedState` exists at a time, and when it is dropped
+    /// nothing else can be inside [`with_state`]: sysfs callbacks are
+    /// drained by [`State::shutdown`]; every other caller (the module
+    /// notifier, debugfs) is unregistered before this is dropped; clients
+    /// cannot call in, since they hold a reference on this module.
+    pub(crate) unsafe fn publish(state: Pin<KBox<State>>) -> Self {
+        STATE.store(ptr::from_ref(&*state).cast_mut(), Ordering::Release);
+        PublishedState(state)
+    }
 }
 
-/// Makes the state unreachable. The caller then ensures no callback is
-/// still running before freeing it (see [`publish`]).
-pub(crate) fn withdraw() {
-    STATE.store(ptr::null_mut(), Ordering::Release);
+impl core::ops::Deref for PublishedState {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+impl Drop for PublishedState {
+    fn drop(&mut self) {
+        self.0.shutdown();
+        STATE.store(ptr::null_mut(), Ordering::Release);
+        // The box is freed after this: by `publish`'s contract no one can
+        // be using it any more.
+    }
 }
 
 /// Runs `f` on the module state; `ENODEV` while there is none.
 pub(crate) fn with_state<R>(f: impl FnOnce(&State) -> Result<R>) -> Result<R> {
     let state = STATE.load(Ordering::Acquire);
-    // SAFETY: non-null only between `publish` and `withdraw`, and by
-    // `publish`'s contract the state outlives every callback that can see it.
+    // SAFETY: non-null only while a `PublishedState` owns the state, and by
+    // `publish`'s contract the state outlives every caller that can see it.
     match unsafe { state.as_ref() } {
         Some(state) => f(state),
         None => Err(ENODEV),

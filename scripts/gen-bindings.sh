@@ -41,7 +41,9 @@ allow=(
 	--allowlist-function 'register_module_notifier|unregister_module_notifier'
 	--allowlist-type 'module_state'
 	# sysfs
-	--allowlist-function 'kobject_create_and_add|kobject_put|sysfs_create_group|sysfs_remove_group'
+	--allowlist-function 'kobject_create_and_add|kobject_del|kobject_get|kobject_put|sysfs_create_group|sysfs_remove_group'
+	# sysfs callbacks must have exactly the C prototype's types (kCFI)
+	--allowlist-type 'kobj_attribute'
 	--allowlist-var 'batchpoke_.*_group'
 	--allowlist-var 'kernel_kobj'
 	# symbol lookup and time

@@ -25,7 +25,11 @@ extern "C" {
         keys: *const *const Key,
         count: usize,
     ) -> c_int;
-    fn batchpoke_unregister_keys(owner: *mut kernel::bindings::module);
+    fn batchpoke_unregister_keys(
+        owner: *mut kernel::bindings::module,
+        keys: *const *const Key,
+        count: usize,
+    );
     fn batchpoke_apply(
         changes: *const Change,
         count: usize,
@@ -37,12 +41,22 @@ extern "C" {
 
 /// A module's keys, registered with batchpoke until this is dropped.
 ///
+/// A module may hold several registrations; dropping one unregisters its
+/// own keys only.
+///
 /// # Invariants
 ///
-/// `module`'s keys are registered while this exists.
+/// `keys` of `module` are registered while this exists.
 pub struct Registration {
     module: &'static ThisModule,
+    keys: KVec<*const Key>,
 }
+
+// SAFETY: the pointers designate `Sync` statics and are only passed back to
+// batchpoke, from any thread.
+unsafe impl Send for Registration {}
+// SAFETY: as above; `&Registration` allows nothing.
+unsafe impl Sync for Registration {}
 
 impl Registration {
     /// Registers `keys`, which must be statics of `module` (the caller's
@@ -50,22 +64,28 @@ impl Registration {
     /// module's jump table. Their directories appear under
     /// `/sys/kernel/batchpoke/keys/<module>.<key>/`.
     pub fn new(module: &'static ThisModule, keys: &[&'static Key]) -> Result<Self> {
-        // SAFETY: `keys` is a slice of references, which have the layout of
-        // `*const Key`; `module` is the live calling module.
-        let ret =
-            unsafe { batchpoke_register_keys(module.as_ptr(), keys.as_ptr().cast(), keys.len()) };
+        let mut raw = KVec::with_capacity(keys.len(), GFP_KERNEL)?;
+        for &key in keys {
+            raw.push(core::ptr::from_ref(key), GFP_KERNEL)?;
+        }
+        // SAFETY: `raw` holds `raw.len()` key pointers; `module` is the live
+        // calling module, whose statics the keys are.
+        let ret = unsafe { batchpoke_register_keys(module.as_ptr(), raw.as_ptr(), raw.len()) };
         if ret != 0 {
             return Err(Error::from_errno(ret));
         }
         // INVARIANT: registered just above.
-        Ok(Registration { module })
+        Ok(Registration { module, keys: raw })
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: the module is live (it is dropping its registration).
-        unsafe { batchpoke_unregister_keys(self.module.as_ptr()) };
+        // SAFETY: the module is live (it is dropping its registration);
+        // `keys` holds `keys.len()` pointers.
+        unsafe {
+            batchpoke_unregister_keys(self.module.as_ptr(), self.keys.as_ptr(), self.keys.len())
+        };
     }
 }
 

@@ -25,7 +25,8 @@ struct batchpoke_stats {
 
 int batchpoke_register_keys(struct module *owner, const struct batchpoke_key *const *keys,
 			    size_t count);
-void batchpoke_unregister_keys(struct module *owner);
+void batchpoke_unregister_keys(struct module *owner, const struct batchpoke_key *const *keys,
+			       size_t count);
 int batchpoke_apply(const struct batchpoke_change *changes, size_t count, u32 flags,
 		    struct batchpoke_report *report);
 void batchpoke_read_stats(struct batchpoke_stats *stats);

@@ -6,6 +6,7 @@
 
 use core::ffi::c_int;
 
+use kernel::error::from_result;
 use kernel::prelude::*;
 
 use super::bindings;
@@ -14,48 +15,66 @@ use crate::engine::Strategy;
 use crate::state::with_state;
 use crate::stats::STATS;
 
-fn errno(result: Result) -> c_int {
-    match result {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+/// The `count` elements at `ptr`; `EINVAL` for a null `ptr` with a
+/// non-zero count. A null or dangling `ptr` with a zero count is fine, as
+/// C callers expect.
+///
+/// # Safety
+///
+/// Unless `count` is zero, `ptr` is null or points to `count` elements
+/// valid and unchanged for `'a`.
+unsafe fn slice_from<'a, T>(ptr: *const T, count: usize) -> Result<&'a [T]> {
+    if count == 0 {
+        return Ok(&[]);
     }
+    if ptr.is_null() {
+        return Err(EINVAL);
+    }
+    // SAFETY: non-null and valid for `count` elements (caller's contract).
+    Ok(unsafe { core::slice::from_raw_parts(ptr, count) })
 }
 
 /// Registers `count` keys at `keys`, owned by `owner`.
 ///
 /// # Safety
 ///
-/// `owner` is the calling module; `keys` points to `count` pointers to keys
-/// that are statics of `owner`. The module unregisters them (or batchpoke's
-/// module notifier does) before it goes away.
+/// `owner` is the calling module; `keys` points to `count` pointers, each
+/// to a key that is a static of `owner`. The module unregisters them (or
+/// batchpoke's module notifier does) before it goes away.
 #[no_mangle]
 unsafe extern "C" fn batchpoke_register_keys(
     owner: *mut bindings::module,
     keys: *const *const Key,
     count: usize,
 ) -> c_int {
-    if owner.is_null() || (keys.is_null() && count != 0) {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: `count` valid pointers (caller's contract); a reference to a
-    // pointer-sized, non-null `*const Key` has the layout of `&Key`.
-    let keys: &[&Key] = unsafe { core::slice::from_raw_parts(keys.cast(), count) };
-    // SAFETY: the caller is `owner`, live and unregistering before it goes
-    // (caller's contract, backed by the module notifier).
-    errno(with_state(|state| unsafe { state.register(owner, keys) }))
+    from_result(|| {
+        // SAFETY: caller's contract.
+        let keys = unsafe { slice_from(keys, count)? };
+        // SAFETY: the caller is `owner`, live and unregistering before it
+        // goes (caller's contract, backed by the module notifier); each
+        // pointer is checked to lie in `owner` before it is read.
+        with_state(|state| unsafe { state.register(owner, keys) })?;
+        Ok(0)
+    })
 }
 
-/// Unregisters every key of `owner`.
+/// Unregisters the `count` keys at `keys` of `owner`; keys that are not
+/// registered are ignored.
 ///
 /// # Safety
 ///
-/// `owner` is the calling module.
+/// `owner` is the calling module; `keys` points to `count` pointers (only
+/// compared, never read through).
 #[no_mangle]
-unsafe extern "C" fn batchpoke_unregister_keys(owner: *mut bindings::module) {
-    let _ = with_state(|state| {
-        state.unregister_module(owner);
-        Ok(())
-    });
+unsafe extern "C" fn batchpoke_unregister_keys(
+    owner: *mut bindings::module,
+    keys: *const *const Key,
+    count: usize,
+) {
+    // SAFETY: caller's contract.
+    if let Ok(keys) = unsafe { slice_from(keys, count) } {
+        let _ = with_state(|state| Ok(state.unregister_keys(owner, keys)));
+    }
 }
 
 /// Applies `count` changes at `changes` as one transaction, writing what it
@@ -71,18 +90,18 @@ unsafe extern "C" fn batchpoke_apply(
     flags: u32,
     report: *mut Report,
 ) -> c_int {
-    if (changes.is_null() && count != 0) || flags & !APPLY_SERIAL != 0 {
-        return EINVAL.to_errno();
-    }
-    let strategy = if flags & APPLY_SERIAL != 0 {
-        Strategy::Serial
-    } else {
-        Strategy::Batch
-    };
-    // SAFETY: caller's contract.
-    let changes = unsafe { core::slice::from_raw_parts(changes, count) };
-    errno(with_state(|state| {
-        let applied = state.apply_changes(changes, strategy)?;
+    from_result(|| {
+        if flags & !APPLY_SERIAL != 0 {
+            return Err(EINVAL);
+        }
+        let strategy = if flags & APPLY_SERIAL != 0 {
+            Strategy::Serial
+        } else {
+            Strategy::Batch
+        };
+        // SAFETY: caller's contract.
+        let changes = unsafe { slice_from(changes, count)? };
+        let applied = with_state(|state| state.apply_changes(changes, strategy))?;
         // SAFETY: null or writable (caller's contract).
         if let Some(report) = unsafe { report.as_mut() } {
             *report = Report {
@@ -90,15 +109,15 @@ unsafe extern "C" fn batchpoke_apply(
                 rounds: applied.rounds as u64,
             };
         }
-        Ok(())
-    }))
+        Ok(0)
+    })
 }
 
 /// Copies batchpoke's counters to `stats`.
 ///
 /// # Safety
 ///
-/// `stats` is writable.
+/// `stats` is null or writable.
 #[no_mangle]
 unsafe extern "C" fn batchpoke_read_stats(stats: *mut Stats) {
     // SAFETY: caller's contract.

@@ -5,6 +5,7 @@
  */
 #include <linux/bug.h>
 #include <linux/kallsyms.h>
+#include <linux/preempt.h>
 #include <linux/smp.h>
 #include <linux/utsname.h>
 #include <linux/vmalloc.h>
@@ -29,6 +30,30 @@ static void batchpoke_do_sync_core(void *info)
 void batchpoke_helper_sync_each_cpu(void)
 {
 	on_each_cpu(batchpoke_do_sync_core, NULL, 1);
+}
+
+void batchpoke_helper_preempt_disable(void)
+{
+	preempt_disable();
+}
+
+void batchpoke_helper_preempt_enable(void)
+{
+	preempt_enable();
+}
+
+void batchpoke_helper_flush_local(void *base, size_t pages)
+{
+	unsigned long addr = (unsigned long)base;
+	size_t i;
+
+	/*
+	 * What flush_tlb_one_kernel() does for a vmalloc address (it is not
+	 * exported): INVLPG drops the entry, global or of the current PCID;
+	 * with PTI the user page tables never map vmalloc space.
+	 */
+	for (i = 0; i < pages; i++, addr += PAGE_SIZE)
+		asm volatile("invlpg (%0)" : : "r"(addr) : "memory");
 }
 
 void *batchpoke_helper_vmap_writable(struct page **pages, unsigned int count)

@@ -19,6 +19,13 @@ const char *batchpoke_helper_uts_release(void);
  */
 void batchpoke_helper_sync_each_cpu(void);
 
+/* Preemption off and on again, around the writes of one phase. */
+void batchpoke_helper_preempt_disable(void);
+void batchpoke_helper_preempt_enable(void);
+
+/* Drops this CPU's TLB entries for the @pages pages mapped at @base. */
+void batchpoke_helper_flush_local(void *base, size_t pages);
+
 /* A writable kernel mapping of @count pages (vmap with PAGE_KERNEL). */
 void *batchpoke_helper_vmap_writable(struct page **pages, unsigned int count);
 

@@ -100,9 +100,13 @@ impl ActiveBatch {
         }
         let pokes = self.pokes.load(Ordering::Relaxed);
         let len = self.len.load(Ordering::Relaxed);
+        // Not `slice::from_raw_parts()`: with CONFIG_RUST_DEBUG_ASSERTIONS its
+        // precondition check is an out-of-line call with a panic path, and
+        // nothing on this path may call out or panic.
+        let slice = ptr::slice_from_raw_parts(pokes, len);
         // SAFETY: we hold a reference taken while `refs` was non-zero, so by
         // the type invariant `pokes`/`len` describe a valid sorted slice.
-        let slice = unsafe { core::slice::from_raw_parts(pokes, len) };
+        let slice = unsafe { &*slice };
         let resume = search::find(slice, addr).map(|poke| poke.resume);
         self.refs.fetch_sub(1, Ordering::Release);
         resume

@@ -8,7 +8,8 @@ use core::ffi::c_long;
 use kernel::prelude::*;
 
 use super::bindings;
-use crate::pure::insn::INSN_SIZE;
+use super::text::read_site;
+use crate::pure::insn::{Insn, INSN_SIZE};
 use crate::pure::site::Site;
 
 /// A loaded module whose jump table and text batchpoke may read.
@@ -37,12 +38,19 @@ impl<'a> ModuleRef<'a> {
         (start, start + text.size as usize)
     }
 
-    /// Whether `addr` lies in any of the module's memory regions.
-    pub(crate) fn owns(&self, addr: usize) -> bool {
+    /// Whether the `size` bytes at `addr` lie in one of the module's
+    /// memory regions.
+    pub(crate) fn owns(&self, addr: usize, size: usize) -> bool {
         self.0.mem.iter().any(|m| {
             let start = m.base as usize;
-            start != 0 && addr >= start && addr < start + m.size as usize
+            let end = start.wrapping_add(m.size as usize);
+            start != 0 && addr >= start && addr.checked_add(size).is_some_and(|e| e <= end)
         })
+    }
+
+    /// The module itself.
+    pub(crate) fn raw(&self) -> &'a bindings::module {
+        self.0
     }
 
     /// The module's name.
@@ -55,11 +63,38 @@ impl<'a> ModuleRef<'a> {
         &bytes[..len]
     }
 
+    /// Whether the module is coming up or live: not going away.
+    pub(crate) fn is_live(&self) -> bool {
+        let state = self.0.state;
+        state == bindings::module_state_MODULE_STATE_LIVE
+            || state == bindings::module_state_MODULE_STATE_COMING
+    }
+
+    /// Whether `site` lies in the module's core text (not init text, which
+    /// is freed after init), its jump target included.
+    pub(crate) fn text_holds(&self, site: &Site) -> bool {
+        let (start, end) = self.text();
+        site.addr >= start
+            && site.addr.checked_add(INSN_SIZE).is_some_and(|e| e <= end)
+            && site.target >= start
+            && site.target <= end
+    }
+
+    /// The five bytes at `addr`, if they lie in the module's core text.
+    pub(crate) fn read_site(&self, addr: usize) -> Option<Insn> {
+        let (start, end) = self.text();
+        if addr < start || addr.checked_add(INSN_SIZE)? > end {
+            return None;
+        }
+        // SAFETY: the five bytes are in the text of a module that stays
+        // loaded for `'a` (type invariant).
+        Some(unsafe { read_site(addr) })
+    }
+
     /// Calls `f(key, site)` for every jump-table entry of the module, where
-    /// `key` is the address of the entry's `static_key` (flag bits cleared).
-    ///
-    /// Fails with `EINVAL` if an entry's site or target lies outside the
-    /// module's text, without calling `f` for later entries.
+    /// `key` is the address of the entry's `static_key` (flag bits cleared)
+    /// and `site` says where the entry points, unchecked: entries of other
+    /// keys, init-text sites among them, are none of batchpoke's business.
     pub(crate) fn for_each_site(&self, mut f: impl FnMut(usize, Site) -> Result) -> Result {
         let entries = self.0.jump_entries;
         let count = self.0.num_jump_entries as usize;
@@ -69,7 +104,6 @@ impl<'a> ModuleRef<'a> {
         // SAFETY: the module loader set `jump_entries`/`num_jump_entries`
         // to the module's `__jump_table`, alive while the module is.
         let entries = unsafe { core::slice::from_raw_parts(entries, count) };
-        let (start, end) = self.text();
         for entry in entries {
             let base = core::ptr::from_ref(entry) as usize;
             // Every field is relative to its own address (jump_entry_code() etc.).
@@ -81,14 +115,6 @@ impl<'a> ModuleRef<'a> {
                 target,
                 likely: key & 1 != 0,
             };
-            if addr < start || addr + INSN_SIZE > end || target < start || target > end {
-                pr_err!(
-                    "jump entry {:#x} of {:?}: site outside the module's text\n",
-                    base,
-                    core::str::from_utf8(self.name()).unwrap_or("?")
-                );
-                return Err(EINVAL);
-            }
             f(key & !3, site)?;
         }
         Ok(())

@@ -37,15 +37,41 @@ unsafe impl Send for Dir {}
 // SAFETY: `Dir` exposes nothing but the pointer for use as a parent.
 unsafe impl Sync for Dir {}
 
+/// A counted reference to a directory, to create subdirectories in
+/// without holding the lock that guards the [`Dir`] itself.
+///
+/// # Invariants
+///
+/// `0` is a kobject this value holds a reference to.
+pub(crate) struct DirRef(NonNull<bindings::kobject>);
+
+impl Drop for DirRef {
+    fn drop(&mut self) {
+        // SAFETY: our reference (type invariant).
+        unsafe { bindings::kobject_put(self.0.as_ptr()) };
+    }
+}
+
 impl Dir {
+    /// A counted reference to this directory.
+    pub(crate) fn get(&self) -> DirRef {
+        // SAFETY: the kobject is live (type invariant); the reference is
+        // dropped by `DirRef`.
+        unsafe { bindings::kobject_get(self.0.as_ptr()) };
+        // INVARIANT: the reference was just taken.
+        DirRef(self.0)
+    }
+
     /// Creates `name` under `parent` (or `/sys/kernel`) with `group`'s files.
-    pub(crate) fn create(name: &CStr, parent: Option<&Dir>, group: Group) -> Result<Self> {
+    /// If `parent` was removed meanwhile, creation fails.
+    pub(crate) fn create(name: &CStr, parent: Option<&DirRef>, group: Group) -> Result<Self> {
         let parent = match parent {
             Some(dir) => dir.0.as_ptr(),
             // SAFETY: `kernel_kobj` is set up at boot and never changes.
             None => unsafe { bindings::kernel_kobj },
         };
-        // SAFETY: `name` is NUL-terminated, `parent` a live kobject.
+        // SAFETY: `name` is NUL-terminated, `parent` a kobject we hold a
+        // reference to (or the kernel's).
         let kobj = unsafe { bindings::kobject_create_and_add(super::cstr_ptr(name), parent) };
         let kobj = NonNull::new(kobj).ok_or(ENOMEM)?;
         // INVARIANT: created just above; the reference is ours.
@@ -58,7 +84,8 @@ impl Dir {
             Group::None => return Ok(dir),
         };
         // SAFETY: `kobj` is live; the group outlives the directory. On
-        // failure `dir` is dropped, which removes the directory.
+        // failure `dir` is dropped, which removes the directory; the caller
+        // holds no lock a callback of its files could wait for.
         let ret = unsafe { bindings::sysfs_create_group(kobj.as_ptr(), group) };
         if ret != 0 {
             return Err(Error::from_errno(ret));
@@ -69,9 +96,14 @@ impl Dir {
 
 impl Drop for Dir {
     fn drop(&mut self) {
-        // SAFETY: our reference (type invariant). Dropping it removes the
-        // directory and its files and waits for running callbacks.
-        unsafe { bindings::kobject_put(self.0.as_ptr()) };
+        // SAFETY: our reference (type invariant). `kobject_del()` removes
+        // the directory and its files at once and waits for running
+        // callbacks; the release that `kobject_put()` may defer
+        // (CONFIG_DEBUG_KOBJECT_RELEASE) then touches no file.
+        unsafe {
+            bindings::kobject_del(self.0.as_ptr());
+            bindings::kobject_put(self.0.as_ptr());
+        }
     }
 }
 
@@ -135,7 +167,7 @@ macro_rules! show_fn {
         #[no_mangle]
         unsafe extern "C" fn $name(
             $kobj: *mut bindings::kobject,
-            _attr: *mut core::ffi::c_void,
+            _attr: *mut bindings::kobj_attribute,
             buf: *mut c_char,
         ) -> isize {
             // SAFETY: sysfs passes its page buffer.
@@ -154,7 +186,7 @@ macro_rules! store_fn {
         #[no_mangle]
         unsafe extern "C" fn $name(
             $kobj: *mut bindings::kobject,
-            _attr: *mut core::ffi::c_void,
+            _attr: *mut bindings::kobj_attribute,
             buf: *const c_char,
             count: usize,
         ) -> isize {
@@ -174,7 +206,7 @@ macro_rules! key_show_fn {
         #[no_mangle]
         unsafe extern "C" fn $name(
             kobj: *mut bindings::kobject,
-            _attr: *mut core::ffi::c_void,
+            _attr: *mut bindings::kobj_attribute,
             buf: *mut c_char,
         ) -> isize {
             // SAFETY: sysfs passes the live kobject of the key's directory.
@@ -207,7 +239,7 @@ key_show_fn!(batchpoke_owner_show, knob::show_owner);
 #[no_mangle]
 unsafe extern "C" fn batchpoke_enabled_store(
     kobj: *mut bindings::kobject,
-    _attr: *mut core::ffi::c_void,
+    _attr: *mut bindings::kobj_attribute,
     buf: *const c_char,
     count: usize,
 ) -> isize {

@@ -1,45 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Everything that touches kernel text: the locks that exclude other text
-//! patchers, the writable alias through which sites are written, and the
-//! sync round that makes every CPU execute what was written.
+//! Everything that touches kernel text: the locks that exclude every other
+//! text patcher, the writable alias through which sites are written, and
+//! the sync round that makes every CPU execute what was written.
 
 use core::ffi::{c_char, c_void, CStr};
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use kernel::alloc::KVec;
-use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
 use super::bindings;
 use super::int3::ACTIVE;
-use crate::pure::insn::{Insn, INSN_SIZE};
+use crate::pure::pages::{alias_offset, pages_touched};
 use crate::pure::plan::{Poke, Text};
 
-const PAGE_MASK: usize = !(PAGE_SIZE - 1);
-
-/// The kernel's `text_mutex`, which every text patcher holds (jump labels,
-/// kprobes, static calls, alternatives).
+/// A kernel mutex that is not exported, found through kallsyms.
 ///
 /// # Invariants
 ///
-/// `0` points to the kernel's `text_mutex`, which lives as long as the kernel.
-pub(crate) struct TextMutex(NonNull<kernel::bindings::mutex>);
+/// `ptr` points to a kernel mutex, which lives as long as the kernel.
+struct KernelMutex {
+    ptr: NonNull<kernel::bindings::mutex>,
+}
 
-// SAFETY: the pointer designates a kernel-global mutex usable from any thread.
-unsafe impl Send for TextMutex {}
-// SAFETY: as above; locking goes through the mutex API.
-unsafe impl Sync for TextMutex {}
+// SAFETY: the pointer designates a kernel-global mutex usable from any
+// thread; locking goes through the mutex API.
+unsafe impl Send for KernelMutex {}
+// SAFETY: as above.
+unsafe impl Sync for KernelMutex {}
 
-impl TextMutex {
-    /// Finds `text_mutex`, which is not exported.
+impl KernelMutex {
+    /// Finds the data symbol `name` and checks that it reads back as itself.
     ///
-    /// No unexported code is called: `register_kprobe()` resolves a symbol
-    /// name through kallsyms and stores the address in the probe *before*
-    /// refusing a probe outside text with `EINVAL`. The address is then
-    /// confirmed by the exported reverse lookup `sprint_symbol()`.
-    pub(crate) fn find() -> Result<Self> {
-        let name = c"text_mutex";
+    /// No unexported code is called (which IBT and kCFI would make fragile):
+    /// `register_kprobe()` resolves the name through kallsyms and stores
+    /// the address in the probe *before* refusing a probe outside text with
+    /// `EINVAL`. The exported reverse lookup `sprint_symbol()` then
+    /// confirms it.
+    fn find(name: &'static CStr) -> Result<Self> {
         let addr = lookup_data_symbol(name)?;
         // SAFETY: plain call.
         let len = unsafe { bindings::batchpoke_helper_ksym_symbol_len() };
@@ -52,33 +52,34 @@ impl TextMutex {
             )
         };
         let printed = CStr::from_bytes_until_nul(&buf).map_err(|_| EINVAL)?;
-        if !printed.to_bytes().starts_with(b"text_mutex+0x0/") {
+        let exact = printed
+            .to_bytes()
+            .strip_prefix(name.to_bytes())
+            .is_some_and(|rest| rest.starts_with(b"+0x0/"));
+        if !exact {
             pr_err!(
-                "text_mutex: kallsyms resolved {:p} but it reads back as {:?}\n",
+                "{:?}: kallsyms resolved {:p} but it reads back as {:?}\n",
+                name,
                 addr.as_ptr(),
                 printed
             );
             return Err(ENOENT);
         }
-        // INVARIANT: kallsyms names this address `text_mutex`.
-        Ok(TextMutex(addr.cast()))
+        // INVARIANT: kallsyms names this address `name`, a kernel mutex.
+        Ok(KernelMutex { ptr: addr.cast() })
     }
 
-    /// Takes `text_mutex`. May sleep.
-    pub(crate) fn lock(&self) -> TextMutexGuard<'_> {
-        // SAFETY: by the type invariant `self.0` is the kernel's text_mutex.
-        unsafe { kernel::bindings::mutex_lock(self.0.as_ptr()) };
-        TextMutexGuard(self)
+    fn lock(&self) {
+        // SAFETY: by the type invariant `ptr` is a live kernel mutex.
+        unsafe { kernel::bindings::mutex_lock(self.ptr.as_ptr()) };
     }
-}
 
-/// `text_mutex` held; released on drop.
-pub(crate) struct TextMutexGuard<'a>(&'a TextMutex);
-
-impl Drop for TextMutexGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: this guard's existence means this task locked the mutex.
-        unsafe { kernel::bindings::mutex_unlock(self.0 .0.as_ptr()) };
+    /// # Safety
+    ///
+    /// The calling task holds the mutex.
+    unsafe fn unlock(&self) {
+        // SAFETY: held by this task (caller's contract).
+        unsafe { kernel::bindings::mutex_unlock(self.ptr.as_ptr()) };
     }
 }
 
@@ -110,23 +111,70 @@ fn lookup_data_symbol(name: &CStr) -> Result<NonNull<c_void>> {
     }
 }
 
-/// `cpus_read_lock()` held: no CPU comes or goes, so a sync round reaches
-/// every CPU that could run a site.
-pub(crate) struct CpusReadGuard(());
+/// The locks every patcher of kernel text takes, in the kernel's order
+/// (`static_key_enable()`, `try_to_optimize_kprobe()`): the CPU hotplug
+/// lock, `jump_label_mutex`, `text_mutex`.
+///
+/// - `cpus_read_lock()`: no CPU comes or goes, so a sync round reaches
+///   every CPU that could run a site.
+/// - `jump_label_mutex`: the kernel decodes jump-label sites under it
+///   alone (`jump_label_text_reserved()` from kprobe registration BUG()s
+///   on a site that holds an int3); batchpoke's sites are real
+///   `__jump_table` entries.
+/// - `text_mutex`: every other text patcher (kprobes, optprobes, static
+///   calls, alternatives, ftrace, BPF) holds it while it writes.
+pub(crate) struct TextLocks {
+    jump_label_mutex: KernelMutex,
+    text_mutex: KernelMutex,
+}
 
-impl CpusReadGuard {
-    /// Takes the CPU hotplug lock for reading. May sleep.
-    pub(crate) fn lock() -> Self {
-        // SAFETY: plain call; the lock is released in `drop`.
+impl TextLocks {
+    /// Finds the two mutexes, which are not exported. Fails with `ENOENT`
+    /// (and says why) when kallsyms cannot name them.
+    pub(crate) fn find() -> Result<Self> {
+        Ok(TextLocks {
+            jump_label_mutex: KernelMutex::find(c"jump_label_mutex")?,
+            text_mutex: KernelMutex::find(c"text_mutex")?,
+        })
+    }
+
+    /// Takes all three locks in order. May sleep. Nothing batchpoke does
+    /// while they are held takes any of them again: it never calls
+    /// `static_key_*()`, `register_kprobe()` or `text_poke*()`.
+    pub(crate) fn lock(&self) -> TextGuard<'_> {
+        // SAFETY: plain call; released in `TextGuard::drop`.
         unsafe { bindings::cpus_read_lock() };
-        CpusReadGuard(())
+        self.jump_label_mutex.lock();
+        self.text_mutex.lock();
+        TextGuard {
+            locks: self,
+            _not_send: PhantomData,
+        }
     }
 }
 
-impl Drop for CpusReadGuard {
+/// Proof that this task holds the text locks; releases them on drop.
+///
+/// Not `Send`: a mutex is released by the task that took it.
+///
+/// # Invariants
+///
+/// The task that created this holds `cpus_read_lock`, `jump_label_mutex`
+/// and `text_mutex` of `locks` until it is dropped.
+#[must_use = "the text locks are released when the guard is dropped"]
+pub(crate) struct TextGuard<'a> {
+    locks: &'a TextLocks,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Drop for TextGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: taken in `lock`.
-        unsafe { bindings::cpus_read_unlock() };
+        // SAFETY: held by this task (type invariant); released in reverse order.
+        unsafe {
+            self.locks.text_mutex.unlock();
+            self.locks.jump_label_mutex.unlock();
+            bindings::cpus_read_unlock();
+        }
     }
 }
 
@@ -135,8 +183,8 @@ impl Drop for CpusReadGuard {
 /// # Safety
 ///
 /// `addr..addr + 5` must be mapped kernel text that stays mapped for the call.
-pub(crate) unsafe fn read_site(addr: usize) -> Insn {
-    let mut insn = [0u8; INSN_SIZE];
+pub(crate) unsafe fn read_site(addr: usize) -> crate::pure::insn::Insn {
+    let mut insn = [0u8; crate::pure::insn::INSN_SIZE];
     for (i, byte) in insn.iter_mut().enumerate() {
         // SAFETY: within the mapped range the caller guarantees.
         *byte = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
@@ -144,12 +192,20 @@ pub(crate) unsafe fn read_site(addr: usize) -> Insn {
     insn
 }
 
-/// A private writable mapping of the text pages a batch writes to.
+/// A private writable mapping of the text pages a transaction writes to.
+///
+/// The alias is a `vmap()` of exactly the pages the transaction's sites
+/// touch, RW and NX. Its page-table entries exist from [`TextAlias::map`]
+/// to drop, and no CPU ever keeps a TLB entry for it outside a write
+/// phase: [`KernelText`] writes with preemption disabled and invalidates
+/// the alias on that CPU before it enables preemption again, so after the
+/// transaction nothing can write module text through it (`vunmap()` only
+/// flushes TLBs lazily, long after).
 ///
 /// # Invariants
 ///
 /// `base` is a `vmap()` of the pages holding the virtual pages `pages`
-/// (sorted, distinct, page-aligned), in that order, `PAGE_SIZE` each.
+/// (sorted, distinct, page-aligned), in that order, one page each.
 pub(crate) struct TextAlias {
     base: NonNull<u8>,
     pages: KVec<usize>,
@@ -164,15 +220,8 @@ impl TextAlias {
     /// stays allocated while the alias exists.
     pub(crate) unsafe fn map(pokes: &[Poke]) -> Result<Self> {
         let mut pages = KVec::new();
-        for poke in pokes {
-            for page in [
-                poke.addr & PAGE_MASK,
-                (poke.addr + INSN_SIZE - 1) & PAGE_MASK,
-            ] {
-                if pages.last() != Some(&page) {
-                    pages.push(page, GFP_KERNEL)?;
-                }
-            }
+        for page in pages_touched(pokes) {
+            pages.push(page, GFP_KERNEL)?;
         }
         let mut structs: KVec<*mut bindings::page> = KVec::with_capacity(pages.len(), GFP_KERNEL)?;
         for &page in pages.iter() {
@@ -191,12 +240,24 @@ impl TextAlias {
         Ok(TextAlias { base, pages })
     }
 
-    /// The alias of the text byte at `addr`, which must be on a mapped page.
+    /// The alias of the text byte at `addr`, if its page is mapped.
     fn alias_of(&self, addr: usize) -> Option<*mut u8> {
-        let index = self.pages.binary_search(&(addr & PAGE_MASK)).ok()?;
-        let offset = index * PAGE_SIZE + (addr & !PAGE_MASK);
-        // SAFETY: `offset` is within the `pages.len()` mapped pages.
+        let offset = alias_offset(&self.pages, addr)?;
+        // SAFETY: `alias_offset` only returns offsets within the
+        // `pages.len()` pages mapped at `base` (type invariant).
         Some(unsafe { self.base.as_ptr().add(offset) })
+    }
+
+    /// Drops this CPU's TLB entries for the alias.
+    fn flush_local(&self) {
+        // SAFETY: `base` maps `pages.len()` pages (type invariant); the
+        // helper only executes `invlpg` on addresses in that range.
+        unsafe {
+            bindings::batchpoke_helper_flush_local(
+                self.base.as_ptr().cast::<c_void>(),
+                self.pages.len(),
+            )
+        };
     }
 }
 
@@ -210,37 +271,77 @@ impl Drop for TextAlias {
 /// The machine, for [`crate::pure::plan::run_batch`]: writes go through the
 /// alias, a sync is one IPI round, and the vector is published to the int3
 /// handler.
+///
+/// # Invariants
+///
+/// While `pinned`, preemption is disabled on this CPU, which is the only
+/// one that may hold TLB entries for `alias`.
 pub(crate) struct KernelText<'a> {
     alias: &'a TextAlias,
     rounds: usize,
+    pinned: bool,
+    _locked: &'a TextGuard<'a>,
 }
 
 impl<'a> KernelText<'a> {
     /// # Safety
     ///
-    /// The caller holds `cpus_read_lock` and `text_mutex`, has checked that
-    /// every site holds its poke's old bytes, and drives this only through
-    /// `run_batch`/`run_serial`, which retire every vector they publish
-    /// before returning, on the pokes `alias` was mapped for.
-    pub(crate) unsafe fn new(alias: &'a TextAlias) -> Self {
-        KernelText { alias, rounds: 0 }
+    /// Every site of `alias`'s pokes holds its poke's old bytes (checked
+    /// under `locked`), and the caller drives this only through
+    /// `run_batch`/`run_serial` on those pokes, which retire every vector
+    /// they publish before returning.
+    pub(crate) unsafe fn new(alias: &'a TextAlias, locked: &'a TextGuard<'a>) -> Self {
+        KernelText {
+            alias,
+            rounds: 0,
+            pinned: false,
+            _locked: locked,
+        }
     }
 
     /// The sync rounds run so far.
     pub(crate) fn rounds(&self) -> usize {
         self.rounds
     }
+
+    /// Ends a write phase: no TLB entry for the alias survives it.
+    fn unpin(&mut self) {
+        if self.pinned {
+            self.alias.flush_local();
+            // INVARIANT: the alias's TLB entries on this CPU are gone.
+            self.pinned = false;
+            // SAFETY: paired with the disable in `write`.
+            unsafe { bindings::batchpoke_helper_preempt_enable() };
+        }
+    }
+}
+
+impl Drop for KernelText<'_> {
+    fn drop(&mut self) {
+        self.unpin();
+    }
 }
 
 impl Text for KernelText<'_> {
     fn publish(&mut self, pokes: &[Poke]) {
         // SAFETY: `run_batch` retires before returning and holds `pokes`
-        // borrowed until then; the vector is sorted (prepared) and
-        // text_mutex is held (constructor's contract).
+        // borrowed until then; the vector is sorted (prepared) and the
+        // text locks are held (`_locked`), so no other batch is published.
         unsafe { ACTIVE.publish(pokes) };
+        // smp_wmb() in the kernel's batch: the vector must be visible
+        // before any int3 is. x86 keeps stores in order (TSO), so what is
+        // needed is that the compiler does not move the int3 writes
+        // (volatile, not atomic) above the publishing stores.
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
     }
 
     fn write(&mut self, addr: usize, bytes: &[u8]) {
+        if !self.pinned {
+            // SAFETY: plain call; paired with the enable in `unpin`.
+            unsafe { bindings::batchpoke_helper_preempt_disable() };
+            // INVARIANT: preemption is off until `unpin`.
+            self.pinned = true;
+        }
         for (i, &byte) in bytes.iter().enumerate() {
             if let Some(alias) = self.alias.alias_of(addr + i) {
                 // SAFETY: `alias` is a writable mapping of the text byte at
@@ -251,13 +352,15 @@ impl Text for KernelText<'_> {
     }
 
     fn sync(&mut self) {
-        // SAFETY: plain call; cpus_read_lock is held (constructor's contract).
+        self.unpin();
+        // SAFETY: plain call; cpus_read_lock is held (`_locked`).
         unsafe { bindings::batchpoke_helper_sync_each_cpu() };
         self.rounds += 1;
         crate::stats::STATS.sync_round();
     }
 
     fn retire(&mut self) {
+        self.unpin();
         ACTIVE.retire();
     }
 }

@@ -8,6 +8,7 @@
 //! `cargo test` exercises them.
 
 pub mod insn;
+pub mod pages;
 pub mod plan;
 pub mod search;
 pub mod site;
