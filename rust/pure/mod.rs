@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The parts of batchpoke that are plain computation: instruction encoding,
-//! site descriptions, transaction planning and the handler's lookup.
+//! site descriptions, transaction planning, the pages a batch writes to and
+//! the handler's lookup.
 //!
 //! Everything here uses `core` only, so the same files compile into the
 //! kernel module and into the host crate `rust/Cargo.toml`, where

@@ -1,21 +1,234 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Simulation of the int3 protocol against CPUs that fetch a site byte by
-//! byte while the batch runs.
+//! Simulation of the int3 protocol against CPUs that fetch branch sites
+//! while a batch runs.
 //!
-//! The model: between two sync rounds a CPU may fetch a site at any time, and
-//! each of the five bytes it reads may come from before or after any write of
-//! that interval, independently (the most adversarial order). A fetch cannot
-//! span a sync round: a sync completes only after every CPU serialized. Every
-//! fetch must decode to the site's old or new instruction, or start with an
-//! int3 that the published vector resolves to the new instruction.
+//! The real `run_batch`/`run_serial` drive a recording [`Text`]; the trace is
+//! then replayed on a simulated machine one event at a time: the publish,
+//! every single byte written, every sync, the retire. Between any two events
+//! a CPU may fetch any site, and each byte it fetches may be any value that
+//! location held since the last sync, stale or fresh: a sync is the only
+//! point where every CPU is known to serialize. A fetch whose first byte is
+//! an int3 traps at that instant, and the handler sees the vector published
+//! at that instant. Every fetch must run the site's old or new instruction,
+//! or trap and be sent where the new one goes; a trap with no vector
+//! published, or at a site not in it, is an "Oops: int3".
+//!
+//! The bytes are written the way the kernel writes them: through an alias
+//! that maps the pages `pages_touched` names back to back, at the offsets
+//! `alias_offset` gives; the generated sites include ones that cross a page
+//! boundary. What an instruction does is decoded here, independently of
+//! `pure::insn`: NOP5 falls through to the site + 5, `e9 rel32` jumps to the
+//! site + 5 + rel32.
+//!
+//! Scenarios come from a seeded generator; a failure names its seed, and
+//! `PROTOCOL_SEED=<seed> cargo test --test protocol` replays just that one.
 
 use std::collections::HashMap;
+use std::fmt;
 
-use batchpoke_pure::insn::{Insn, INSN_SIZE, INT3};
-use batchpoke_pure::plan::*;
+use batchpoke_pure::pages::{alias_offset, pages_touched, PAGE_SIZE};
+use batchpoke_pure::plan::{prepare, run_batch, run_serial, verify, Poke, Text};
 use batchpoke_pure::search::find;
 use batchpoke_pure::site::Site;
+
+// The instruction set as this test knows it, on purpose not taken from
+// `pure::insn`.
+const LEN: usize = 5;
+const INT3: u8 = 0xcc;
+const NOP5: Bytes = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+const JMP: u8 = 0xe9;
+/// A jump whose rel32 is NOP5's tail differs from NOP5 in its first byte only.
+const NO_TAIL_REL: usize = 0x441f;
+
+type Bytes = [u8; LEN];
+
+/// Where control goes after the instruction `b` at `addr`; `None` for
+/// anything but NOP5 and `jmp rel32`.
+fn decode(addr: usize, b: &Bytes) -> Option<usize> {
+    let next = addr + LEN;
+    if *b == NOP5 {
+        return Some(next);
+    }
+    if b[0] != JMP {
+        return None;
+    }
+    let rel = i32::from_le_bytes([b[1], b[2], b[3], b[4]]);
+    Some(next.wrapping_add_signed(rel as isize))
+}
+
+#[test]
+fn the_oracle_decodes_literal_bytes() {
+    let a = 0xffff_ffff_c000_1000usize;
+    assert_eq!(decode(a, &[0x0f, 0x1f, 0x44, 0x00, 0x00]), Some(a + 5));
+    assert_eq!(
+        decode(a, &[0xe9, 0x1f, 0x44, 0x00, 0x00]),
+        Some(a + 5 + 0x441f)
+    );
+    assert_eq!(decode(a, &[0xe9, 0xfb, 0xff, 0xff, 0xff]), Some(a));
+    assert_eq!(decode(a, &[0xe9, 0, 0, 0, 0x80]), Some(a + 5 - (1 << 31)));
+    assert_eq!(decode(a, &[0x0f, 0x1f, 0x44, 0x00, 0x01]), None);
+    assert_eq!(decode(a, &[0xcc, 0x1f, 0x44, 0x00, 0x00]), None);
+}
+
+/// One site of a scenario and the change its key makes.
+#[derive(Clone, Copy, Debug)]
+struct Spec {
+    site: Site,
+    from: bool,
+    to: bool,
+}
+
+impl Spec {
+    fn addr(&self) -> usize {
+        self.site.addr
+    }
+
+    /// Whether the site jumps while its key is `enabled`: the unlikely form
+    /// jumps when the key is enabled, the likely form when it is disabled.
+    fn jumps(&self, enabled: bool) -> bool {
+        if self.site.likely {
+            !enabled
+        } else {
+            enabled
+        }
+    }
+
+    /// Where the site sends a CPU while its key is `enabled`.
+    fn dest(&self, enabled: bool) -> usize {
+        if self.jumps(enabled) {
+            self.site.target
+        } else {
+            self.addr() + LEN
+        }
+    }
+
+    /// The bytes the text starts with, and the ones error messages show.
+    fn bytes(&self, enabled: bool) -> Bytes {
+        if !self.jumps(enabled) {
+            return NOP5;
+        }
+        let rel = self.site.target.wrapping_sub(self.addr() + LEN) as isize;
+        let r = i32::try_from(rel)
+            .expect("generated targets are in range")
+            .to_le_bytes();
+        [JMP, r[0], r[1], r[2], r[3]]
+    }
+
+    fn changes(&self) -> bool {
+        self.dest(self.from) != self.dest(self.to)
+    }
+
+    fn tail_changes(&self) -> bool {
+        self.bytes(self.from)[1..] != self.bytes(self.to)[1..]
+    }
+
+    fn crosses_a_page(&self) -> bool {
+        self.addr() / PAGE_SIZE != (self.addr() + LEN - 1) / PAGE_SIZE
+    }
+}
+
+/// A stretch of text and the sites in it, sorted by address.
+#[derive(Clone, Debug)]
+struct Scenario {
+    base: usize,
+    pages: usize,
+    specs: Vec<Spec>,
+    /// Shuffles and duplicates the pokes before `prepare`.
+    shuffle: u64,
+}
+
+/// splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn chance(&mut self, one_in: usize) -> bool {
+        self.below(one_in) == 0
+    }
+}
+
+fn scenario(seed: u64) -> Scenario {
+    let mut r = Rng(seed);
+    let pages = 1 + r.below(4);
+    let base = 0xffff_ffff_c000_0000 + r.below(0x100) * PAGE_SIZE;
+    let end = base + pages * PAGE_SIZE;
+    // Some batches change no tail at all (two rounds), others mix.
+    let all_no_tail = r.chance(4);
+    let max_sites = 1 + r.below(40);
+    let mut specs = Vec::new();
+    let mut addr = base + r.below(64);
+    while specs.len() < max_sites && addr + LEN <= end {
+        let next = addr + LEN;
+        let target = if all_no_tail || r.chance(5) {
+            next + NO_TAIL_REL
+        } else {
+            match r.below(4) {
+                0 => addr - 1 - r.below(0x1000),
+                1 => next + 1 + r.below(0x1000),
+                // The ends of the rel32 range; past the top of the address
+                // space the target wraps, as the CPU's arithmetic does.
+                2 => next.wrapping_add(i32::MAX as usize - r.below(16)),
+                _ => next - (1 << 31) + r.below(16),
+            }
+        };
+        let from = r.chance(2);
+        let to = if r.chance(8) { from } else { !from };
+        specs.push(Spec {
+            site: Site {
+                addr,
+                target,
+                likely: r.chance(2),
+            },
+            from,
+            to,
+        });
+        addr = match r.below(8) {
+            0 | 1 => next,
+            2..=4 => next + r.below(32),
+            // Across the next page boundary, 1 to 4 bytes before it.
+            5 | 6 => ((next | (PAGE_SIZE - 1)) + 1 - 1 - r.below(4)).max(next),
+            _ => next + r.below(2 * PAGE_SIZE),
+        };
+    }
+    Scenario {
+        base,
+        pages,
+        specs,
+        shuffle: r.next(),
+    }
+}
+
+/// The prepared vector for `sc`, from its pokes shuffled and partly doubled.
+fn plan(sc: &Scenario) -> Vec<Poke> {
+    let mut r = Rng(sc.shuffle);
+    let mut v: Vec<Poke> = Vec::new();
+    for s in &sc.specs {
+        if let Some(p) = Poke::for_site(&s.site, s.from, s.to).expect("encodable") {
+            v.push(p);
+            if r.chance(4) {
+                v.push(p);
+            }
+        }
+    }
+    for i in (1..v.len()).rev() {
+        v.swap(i, r.below(i + 1));
+    }
+    let n = prepare(&mut v).expect("no conflicts");
+    v.truncate(n);
+    v
+}
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -23,6 +236,17 @@ enum Step {
     Write(usize, Vec<u8>),
     Sync,
     Retire,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Publish(v) => write!(f, "publish of {} pokes", v.len()),
+            Step::Write(a, b) => write!(f, "write of {b:02x?} at {a:#x}"),
+            Step::Sync => write!(f, "sync"),
+            Step::Retire => write!(f, "retire"),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -45,270 +269,686 @@ impl Text for Recorder {
     }
 }
 
-/// What a simulated CPU saw when it ran a site.
-#[derive(Debug, PartialEq)]
+/// What a simulated CPU did at a site.
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Outcome {
-    /// Executed the site's instruction for this key state.
-    Ran(bool),
-    /// Trapped, and the handler sent it on as the new instruction would.
+    /// Ran an instruction that sent it here.
+    Ran(usize),
+    /// Trapped on the int3, and the handler sent it where the new
+    /// instruction goes.
     Trapped,
 }
 
 struct Machine {
-    mem: HashMap<usize, u8>,
-    sites: Vec<Site>,
+    base: usize,
+    /// The bytes a CPU that serialized just now would fetch.
+    text: Vec<u8>,
+    initial: Vec<u8>,
+    /// For each location written since the last sync: every value it held
+    /// since then, any of which a CPU may still fetch.
+    pending: HashMap<usize, Vec<u8>>,
+    /// The pages the writable alias maps, back to back.
+    alias: Vec<usize>,
+    published: Option<Vec<Poke>>,
+    specs: Vec<Spec>,
+    outcomes: Vec<Vec<Outcome>>,
 }
 
 impl Machine {
-    fn new(sites: &[Site], state: bool) -> Machine {
-        let mut mem = HashMap::new();
-        for s in sites {
-            for (i, b) in s.insn(state).unwrap().iter().enumerate() {
-                mem.insert(s.addr + i, *b);
-            }
+    /// The text of `sc` with every site in its `from` state, and an alias of
+    /// the pages `pokes` touch.
+    fn new(sc: &Scenario, pokes: &[Poke]) -> Machine {
+        let mut text: Vec<u8> = (0..sc.pages * PAGE_SIZE)
+            .map(|i| (i as u8).wrapping_mul(7) ^ 0x5a)
+            .collect();
+        for s in &sc.specs {
+            let i = s.addr() - sc.base;
+            text[i..i + LEN].copy_from_slice(&s.bytes(s.from));
         }
         Machine {
-            mem,
-            sites: sites.to_vec(),
+            base: sc.base,
+            initial: text.clone(),
+            text,
+            pending: HashMap::new(),
+            alias: pages_touched(pokes).collect(),
+            published: None,
+            specs: sc.specs.clone(),
+            outcomes: vec![Vec::new(); sc.specs.len()],
         }
     }
 
-    fn read(&self, addr: usize) -> Insn {
-        core::array::from_fn(|i| self.mem[&(addr + i)])
+    fn index(&self, addr: usize) -> Option<usize> {
+        addr.checked_sub(self.base).filter(|&i| i < self.text.len())
     }
 
-    /// Replays `steps`, checking every possible fetch of every site in every
-    /// interval between sync rounds. Returns the distinct outcomes seen per
-    /// site, or a description of the first torn or unresolved fetch.
-    fn replay(
-        &mut self,
-        steps: &[Step],
-        from: bool,
-        to: bool,
-    ) -> Result<Vec<Vec<Outcome>>, String> {
-        let mut outcomes: Vec<Vec<Outcome>> = self.sites.iter().map(|_| Vec::new()).collect();
-        let mut published: Option<Vec<Poke>> = None;
-        let mut interval: Vec<(usize, Vec<u8>)> = Vec::new();
-        let mut check_interval = |m: &Machine,
-                                  writes: &[(usize, Vec<u8>)],
-                                  published: &Option<Vec<Poke>>| {
-            for (si, s) in m.sites.iter().enumerate() {
-                // For each byte of the site: its value after 0..=k of the
-                // interval's writes.
-                let mut choices: Vec<Vec<u8>> = Vec::new();
-                for i in 0..INSN_SIZE {
-                    let a = s.addr + i;
-                    let mut v = vec![m.mem[&a]];
-                    for (wa, bytes) in writes {
-                        if a >= *wa && a < wa + bytes.len() {
-                            v.push(bytes[a - wa]);
-                        }
+    fn read(&self, addr: usize) -> Bytes {
+        let i = self.index(addr).expect("site in the text");
+        self.text[i..i + LEN].try_into().unwrap()
+    }
+
+    /// The values a CPU may fetch from `addr` now.
+    fn candidates(&self, addr: usize) -> Vec<u8> {
+        match self.pending.get(&addr) {
+            Some(v) => v.clone(),
+            None => vec![self.text[self.index(addr).expect("site in the text")]],
+        }
+    }
+
+    /// Writes `byte` for the text at `addr` through the alias, as the
+    /// kernel does; returns the text address it lands on.
+    fn write_byte(&mut self, addr: usize, byte: u8) -> Result<usize, String> {
+        let off = alias_offset(&self.alias, addr)
+            .ok_or_else(|| format!("{addr:#x} is on no page of the alias {:#x?}", self.alias))?;
+        let page = self
+            .alias
+            .get(off / PAGE_SIZE)
+            .ok_or_else(|| format!("alias offset {off:#x} of {addr:#x} is past the alias"))?;
+        let landed = page + off % PAGE_SIZE;
+        let i = self
+            .index(landed)
+            .ok_or_else(|| format!("{addr:#x} lands outside the text at {landed:#x}"))?;
+        let seen = self.text[i];
+        let values = self.pending.entry(landed).or_insert_with(|| vec![seen]);
+        if !values.contains(&byte) {
+            values.push(byte);
+        }
+        self.text[i] = byte;
+        Ok(landed)
+    }
+
+    fn sites_at(&self, addr: usize) -> Vec<usize> {
+        (0..self.specs.len())
+            .filter(|&i| (self.specs[i].addr()..self.specs[i].addr() + LEN).contains(&addr))
+            .collect()
+    }
+
+    /// The sites a CPU may find an int3 on now.
+    fn guarded_sites(&self) -> Vec<usize> {
+        (0..self.specs.len())
+            .filter(|&i| self.candidates(self.specs[i].addr()).contains(&INT3))
+            .collect()
+    }
+
+    /// Checks every fetch a CPU can make now of the sites `sites`.
+    fn fetch(&mut self, sites: &[usize], when: &dyn Fn() -> String) -> Result<(), String> {
+        for &si in sites {
+            let spec = self.specs[si];
+            let addr = spec.addr();
+            let cands: Vec<Vec<u8>> = (0..LEN).map(|k| self.candidates(addr + k)).collect();
+            for &first in &cands[0] {
+                if first == INT3 {
+                    let vector = self.published.as_deref().ok_or_else(|| {
+                        format!("Oops: int3 at {addr:#x} {}: no vector is published", when())
+                    })?;
+                    let poke = find(vector, addr).ok_or_else(|| {
+                        format!(
+                            "Oops: int3 at {addr:#x} {}: not in the published vector",
+                            when()
+                        )
+                    })?;
+                    if poke.resume != spec.dest(spec.to) {
+                        return Err(format!(
+                            "int3 at {addr:#x} {}: the handler resumes at {:#x}, the new \
+                             instruction goes to {:#x}",
+                            when(),
+                            poke.resume,
+                            spec.dest(spec.to)
+                        ));
                     }
-                    choices.push(v);
+                    self.note(si, Outcome::Trapped);
+                    continue;
                 }
-                let total: usize = choices.iter().map(Vec::len).product();
+                let total: usize = cands[1..].iter().map(Vec::len).product();
                 for mut n in 0..total {
-                    let mut seen = [0u8; INSN_SIZE];
-                    for i in 0..INSN_SIZE {
-                        seen[i] = choices[i][n % choices[i].len()];
-                        n /= choices[i].len();
+                    let mut b = [first, 0, 0, 0, 0];
+                    for (slot, c) in b[1..].iter_mut().zip(&cands[1..]) {
+                        *slot = c[n % c.len()];
+                        n /= c.len();
                     }
-                    let outcome = if seen[0] == INT3 {
-                        let poke = published
-                            .as_ref()
-                            .and_then(|v| find(v, s.addr))
-                            .ok_or(format!("site {:#x}: int3 with no published poke", s.addr))?;
-                        let new_resume =
-                            batchpoke_pure::insn::resume_address(s.addr, &s.insn(to).unwrap());
-                        if Some(poke.resume) != new_resume {
+                    match decode(addr, &b) {
+                        Some(d) if d == spec.dest(spec.from) || d == spec.dest(spec.to) => {
+                            self.note(si, Outcome::Ran(d))
+                        }
+                        _ => {
                             return Err(format!(
-                                "site {:#x}: handler does not emulate the new instruction",
-                                s.addr
-                            ));
+                                "site {addr:#x} {}: a CPU fetches {b:02x?}, neither the old \
+                                 {:02x?} nor the new instruction {:02x?}",
+                                when(),
+                                spec.bytes(spec.from),
+                                spec.bytes(spec.to)
+                            ))
                         }
-                        Outcome::Trapped
-                    } else {
-                        match s.observed_state(&seen) {
-                            Some(st) if st == from || st == to => Outcome::Ran(st),
-                            _ => {
-                                return Err(format!(
-                                    "site {:#x}: torn instruction {:02x?}",
-                                    s.addr, seen
-                                ))
-                            }
-                        }
-                    };
-                    if !outcomes[si].contains(&outcome) {
-                        outcomes[si].push(outcome);
                     }
                 }
             }
-            Ok::<(), String>(())
-        };
-        for step in steps {
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, si: usize, o: Outcome) {
+        if !self.outcomes[si].contains(&o) {
+            self.outcomes[si].push(o);
+        }
+    }
+
+    /// Replays `steps`, checking every fetch between every two events, then
+    /// the state the batch leaves. Returns what CPUs did at each site.
+    fn replay(&mut self, steps: &[Step]) -> Result<Vec<Vec<Outcome>>, String> {
+        let all: Vec<usize> = (0..self.specs.len()).collect();
+        self.fetch(&all, &|| "before the batch".into())?;
+        for (i, step) in steps.iter().enumerate() {
+            let when = || format!("after step {i} ({step})");
             match step {
-                Step::Publish(v) => published = Some(v.clone()),
-                Step::Write(a, b) => {
-                    interval.push((*a, b.clone()));
+                Step::Publish(v) => {
+                    self.published = Some(v.clone());
+                    let s = self.guarded_sites();
+                    self.fetch(&s, &when)?;
+                }
+                Step::Write(addr, bytes) => {
+                    for (k, &b) in bytes.iter().enumerate() {
+                        let landed = self.write_byte(addr + k, b)?;
+                        let s = self.sites_at(landed);
+                        self.fetch(&s, &|| format!("{}, byte {k}", when()))?;
+                    }
                 }
                 Step::Sync => {
-                    check_interval(self, &interval, &published)?;
-                    for (a, b) in interval.drain(..) {
-                        for (i, x) in b.iter().enumerate() {
-                            self.mem.insert(a + i, *x);
-                        }
+                    let mut s: Vec<usize> = Vec::new();
+                    for &a in self.pending.keys() {
+                        s.extend(self.sites_at(a));
                     }
+                    s.sort_unstable();
+                    s.dedup();
+                    self.pending.clear();
+                    self.fetch(&s, &when)?;
                 }
-                Step::Retire => published = None,
+                Step::Retire => {
+                    self.published = None;
+                    let s = self.guarded_sites();
+                    self.fetch(&s, &when)?;
+                }
             }
         }
-        // After the batch: no pending writes, sites hold the new bytes.
-        check_interval(self, &interval, &published)?;
-        if !interval.is_empty() {
-            return Err("writes after the last sync round".into());
+        if !self.pending.is_empty() {
+            let mut a: Vec<&usize> = self.pending.keys().collect();
+            a.sort();
+            return Err(format!(
+                "bytes at {a:#x?} were written after the last sync: CPUs may still fetch \
+                 the old ones"
+            ));
         }
-        for s in &self.sites {
-            if self.read(s.addr) != s.insn(to).unwrap() {
+        if self.published.is_some() {
+            return Err("the vector is still published after the batch".into());
+        }
+        for s in &self.specs {
+            let now = self.read(s.addr());
+            if decode(s.addr(), &now) != Some(s.dest(s.to)) {
                 return Err(format!(
-                    "site {:#x} does not hold the new instruction",
-                    s.addr
+                    "site {:#x} holds {now:02x?} after the batch, which does not go to {:#x}",
+                    s.addr(),
+                    s.dest(s.to)
                 ));
             }
         }
-        Ok(outcomes)
-    }
-}
-
-fn sites(n: usize) -> Vec<Site> {
-    // Mixed forms, adjacent sites, a site across a page boundary, backward jumps.
-    let mut v = Vec::new();
-    let mut addr = 0xffff_ffff_c000_0ff0usize;
-    for i in 0..n {
-        let target = if i % 3 == 0 {
-            addr - 0x80
-        } else {
-            addr + 0x200 + i
-        };
-        v.push(Site {
-            addr,
-            target,
-            likely: i % 2 == 1,
-        });
-        addr += if i % 4 == 0 { INSN_SIZE } else { 13 };
-    }
-    v
-}
-
-fn plan(sites: &[Site], from: bool, to: bool) -> Vec<Poke> {
-    let mut v: Vec<Poke> = sites
-        .iter()
-        .filter_map(|s| Poke::for_site(s, from, to).unwrap())
-        .collect();
-    let n = prepare(&mut v).unwrap();
-    v.truncate(n);
-    v
-}
-
-#[test]
-fn every_fetch_sees_old_new_or_a_resolved_int3() {
-    for n in [1, 2, 3, 8, 33] {
-        for (from, to) in [(false, true), (true, false)] {
-            let s = sites(n);
-            let pokes = plan(&s, from, to);
-            for serial in [false, true] {
-                let mut m = Machine::new(&s, from);
-                let mut r = Recorder::default();
-                if serial {
-                    run_serial(&pokes, &mut r);
-                } else {
-                    run_batch(&pokes, &mut r);
-                }
-                let outcomes = m
-                    .replay(&r.steps, from, to)
-                    .unwrap_or_else(|e| panic!("n={n} serial={serial}: {e}"));
-                // The simulation really reaches every case: old, new and trapped.
-                for o in outcomes {
-                    assert!(
-                        o.contains(&Outcome::Ran(from))
-                            && o.contains(&Outcome::Ran(to))
-                            && o.contains(&Outcome::Trapped)
-                    );
-                }
+        for (i, (now, was)) in self.text.iter().zip(&self.initial).enumerate() {
+            let addr = self.base + i;
+            if now != was && self.sites_at(addr).is_empty() {
+                return Err(format!("stray write at {addr:#x}, outside every site"));
             }
+        }
+        Ok(std::mem::take(&mut self.outcomes))
+    }
+}
+
+/// One run of a scenario: what the code under test did and what the
+/// simulated CPUs saw.
+struct Run {
+    pokes: Vec<Poke>,
+    rounds: usize,
+    steps: Vec<Step>,
+    outcomes: Vec<Vec<Outcome>>,
+}
+
+/// Runs `sc` with the real protocol code, lets `edit` break the trace (for
+/// tests of the checker itself), and replays it.
+fn simulate(sc: &Scenario, serial: bool, edit: impl FnOnce(&mut Vec<Step>)) -> Result<Run, String> {
+    let pokes = plan(sc);
+    let mut m = Machine::new(sc, &pokes);
+    verify(&pokes, |a| m.read(a)).map_err(|e| format!("{e:?}"))?;
+    let mut r = Recorder::default();
+    let rounds = if serial {
+        run_serial(&pokes, &mut r)
+    } else {
+        run_batch(&pokes, &mut r)
+    };
+    edit(&mut r.steps);
+    let outcomes = m.replay(&r.steps)?;
+    Ok(Run {
+        pokes,
+        rounds,
+        steps: r.steps,
+        outcomes,
+    })
+}
+
+/// The sync rounds of each published batch of `steps`, with its pokes.
+fn batches(steps: &[Step]) -> Vec<(Vec<Poke>, usize)> {
+    let mut v: Vec<(Vec<Poke>, usize)> = Vec::new();
+    for s in steps {
+        match s {
+            Step::Publish(p) => v.push((p.clone(), 0)),
+            Step::Sync => v.last_mut().expect("sync inside a batch").1 += 1,
+            _ => {}
+        }
+    }
+    v
+}
+
+/// Checks what `simulate` returned against the scenario: the right sites
+/// changed, in the right number of rounds, and every changed site was seen
+/// old, new and trapped (so the checks above were not vacuous).
+fn check_run(sc: &Scenario, serial: bool, run: &Run) -> Result<(), String> {
+    let changed: Vec<&Spec> = sc.specs.iter().filter(|s| s.changes()).collect();
+    let addrs: Vec<usize> = run.pokes.iter().map(|p| p.addr).collect();
+    let want: Vec<usize> = changed.iter().map(|s| s.addr()).collect();
+    if addrs != want {
+        return Err(format!("pokes at {addrs:#x?}, changed sites at {want:#x?}"));
+    }
+    let spec_at = |a: usize| sc.specs.iter().find(|s| s.addr() == a).unwrap();
+    let batches = batches(&run.steps);
+    let expect_batches = match (serial, changed.len()) {
+        (_, 0) => 0,
+        (true, n) => n,
+        (false, _) => 1,
+    };
+    if batches.len() != expect_batches {
+        return Err(format!(
+            "{} batches, expected {expect_batches}",
+            batches.len()
+        ));
+    }
+    let mut total = 0;
+    for (pokes, rounds) in &batches {
+        // Three rounds, or two when no site of the batch changes its tail.
+        let want = if pokes.iter().any(|p| spec_at(p.addr).tail_changes()) {
+            3
+        } else {
+            2
+        };
+        if *rounds != want {
+            return Err(format!(
+                "a batch of {} pokes took {rounds} sync rounds, expected {want}",
+                pokes.len()
+            ));
+        }
+        total += rounds;
+    }
+    if run.rounds != total {
+        return Err(format!("{} rounds reported, {total} run", run.rounds));
+    }
+    for (s, o) in sc.specs.iter().zip(&run.outcomes) {
+        let want = if s.changes() {
+            vec![
+                Outcome::Ran(s.dest(s.from)),
+                Outcome::Ran(s.dest(s.to)),
+                Outcome::Trapped,
+            ]
+        } else {
+            vec![Outcome::Ran(s.dest(s.to))]
+        };
+        if o.len() != want.len() || !want.iter().all(|w| o.contains(w)) {
+            return Err(format!(
+                "site {:#x}: CPUs saw {o:x?}, expected each of {want:x?}",
+                s.addr()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Prints the seed of a failing scenario, whatever panics.
+struct SeedOnPanic(u64);
+
+impl Drop for SeedOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("failing seed {0}: rerun with PROTOCOL_SEED={0}", self.0);
         }
     }
 }
 
-/// The checker itself: protocols with a known flaw must be caught.
-fn replay_broken(edit: impl Fn(&mut Vec<Step>)) -> Result<Vec<Vec<Outcome>>, String> {
-    let s = sites(4);
-    let pokes = plan(&s, false, true);
-    let mut r = Recorder::default();
-    run_batch(&pokes, &mut r);
-    edit(&mut r.steps);
-    Machine::new(&s, false).replay(&r.steps, false, true)
+const SEEDS: u64 = 1000;
+
+#[test]
+fn every_fetch_runs_old_new_or_a_resolved_int3() {
+    let only = std::env::var("PROTOCOL_SEED").ok().map(|s| {
+        s.parse::<u64>()
+            .unwrap_or_else(|_| panic!("PROTOCOL_SEED={s} is not a number"))
+    });
+    let mut crossing = 0;
+    let mut two_round_batches = 0;
+    let mut two_round_serial = 0;
+    let mut mixed_batches = 0;
+    let mut adjacent = 0;
+    for seed in only.map_or(0..SEEDS, |s| s..s + 1) {
+        let _guard = SeedOnPanic(seed);
+        let sc = scenario(seed);
+        for serial in [false, true] {
+            let run = simulate(&sc, serial, |_| {})
+                .and_then(|run| check_run(&sc, serial, &run).map(|()| run))
+                .unwrap_or_else(|e| panic!("seed {seed}, serial={serial}: {e}"));
+            for (pokes, rounds) in batches(&run.steps) {
+                match (serial, rounds) {
+                    (false, 2) => two_round_batches += 1,
+                    (true, 2) => two_round_serial += 1,
+                    _ => {}
+                }
+                let tail = |p: &Poke| {
+                    let spec = sc.specs.iter().find(|s| s.addr() == p.addr).unwrap();
+                    spec.tail_changes()
+                };
+                if !serial && pokes.iter().any(tail) && !pokes.iter().all(tail) {
+                    mixed_batches += 1;
+                }
+            }
+        }
+        crossing += sc
+            .specs
+            .iter()
+            .filter(|s| s.changes() && s.crosses_a_page())
+            .count();
+        adjacent += sc
+            .specs
+            .windows(2)
+            .filter(|w| w[0].addr() + LEN == w[1].addr())
+            .count();
+    }
+    eprintln!(
+        "{crossing} page-crossing sites changed, {two_round_batches} 2-round batches, \
+         {two_round_serial} 2-round serial batches, {mixed_batches} mixed batches, \
+         {adjacent} adjacent sites"
+    );
+    if only.is_none() {
+        // The generator really reaches the cases it is there for.
+        assert!(crossing >= 400, "{crossing} changed page-crossing sites");
+        assert!(
+            two_round_batches >= 100,
+            "{two_round_batches} 2-round batches"
+        );
+        assert!(
+            two_round_serial >= 1000,
+            "{two_round_serial} 2-round serial"
+        );
+        assert!(mixed_batches >= 200, "{mixed_batches} mixed batches");
+        assert!(adjacent >= 800, "{adjacent} adjacent sites");
+    }
+}
+
+/// A jump whose rel32 is 0x441f at `addr`, in the unlikely or likely form.
+fn no_tail_site(addr: usize, likely: bool) -> Site {
+    Site {
+        addr,
+        target: addr + LEN + NO_TAIL_REL,
+        likely,
+    }
+}
+
+#[test]
+fn a_batch_that_changes_no_tail_takes_two_rounds_batched_or_serial() {
+    let base = 0xffff_ffff_c000_0000usize;
+    // Adjacent sites, one across the page boundary, both forms, both ways.
+    let addrs = [
+        base + 0xff0,
+        base + 0xff5,
+        base + 0xffa,
+        base + 0xfff,
+        base + 0x1004,
+    ];
+    let specs: Vec<Spec> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, &addr)| Spec {
+            site: no_tail_site(addr, i % 2 == 1),
+            from: i % 3 == 0,
+            to: i % 3 != 0,
+        })
+        .collect();
+    let sc = Scenario {
+        base,
+        pages: 2,
+        specs,
+        shuffle: 1,
+    };
+    for s in &sc.specs {
+        let jmp = if s.jumps(s.from) { s.from } else { s.to };
+        assert_eq!(s.bytes(jmp), [0xe9, 0x1f, 0x44, 0x00, 0x00]);
+        assert!(!s.tail_changes());
+    }
+    assert!(sc.specs.iter().any(Spec::crosses_a_page));
+    for serial in [false, true] {
+        let run = simulate(&sc, serial, |_| {}).unwrap();
+        check_run(&sc, serial, &run).unwrap();
+        let want = if serial { 2 * addrs.len() } else { 2 };
+        assert_eq!(run.rounds, want, "serial={serial}");
+    }
+}
+
+/// Sites of every kind: tail changes and none, page-crossing, adjacent,
+/// one that stays as it is.
+fn mixed() -> Scenario {
+    let base = 0xffff_ffff_c000_0000usize;
+    let mut specs = Vec::new();
+    // Pages 1 and 3 hold only the ends of the page-crossing sites 2 and 4.
+    for (i, addr) in [0xff0, 0xff5, 0xffd, 0x2100, 0x2ffe, 0x4003, 0x4100]
+        .into_iter()
+        .enumerate()
+    {
+        let addr = base + addr;
+        let site = if i % 3 == 1 {
+            no_tail_site(addr, i % 2 == 1)
+        } else {
+            Site {
+                addr,
+                target: addr - 0x40 + i,
+                likely: i % 2 == 1,
+            }
+        };
+        specs.push(Spec {
+            site,
+            from: i % 4 == 0,
+            to: i % 4 != 0 && i != 6,
+        });
+    }
+    Scenario {
+        base,
+        pages: 5,
+        specs,
+        shuffle: 2,
+    }
+}
+
+#[test]
+fn page_crossing_sites_are_written_through_both_pages_of_the_alias() {
+    let sc = mixed();
+    let crossing: Vec<&Spec> = sc.specs.iter().filter(|s| s.crosses_a_page()).collect();
+    assert_eq!(crossing.len(), 2);
+    assert!(crossing.iter().all(|s| s.changes()));
+    assert!(crossing.iter().any(|s| s.tail_changes()));
+    let pokes = plan(&sc);
+    let pages: Vec<usize> = pages_touched(&pokes).collect();
+    let want: Vec<usize> = (0..5).map(|i| sc.base + i * PAGE_SIZE).collect();
+    assert_eq!(pages, want);
+    for serial in [false, true] {
+        let run = simulate(&sc, serial, |_| {}).unwrap();
+        check_run(&sc, serial, &run).unwrap();
+    }
+}
+
+// The checker itself: traces with a known flaw must be caught.
+
+fn broken(serial: bool, edit: impl FnOnce(&mut Vec<Step>)) -> String {
+    let sc = mixed();
+    // The unbroken trace passes, so what fails below is the edit.
+    check_run(&sc, serial, &simulate(&sc, serial, |_| {}).unwrap()).unwrap();
+    match simulate(&sc, serial, edit) {
+        Ok(_) => panic!("a broken trace passed"),
+        Err(e) => e,
+    }
+}
+
+fn position(steps: &[Step], what: impl Fn(&Step) -> bool) -> usize {
+    steps.iter().position(what).expect("step in the trace")
 }
 
 fn nth_sync(steps: &[Step], n: usize) -> usize {
-    steps
+    let (i, _) = steps
         .iter()
         .enumerate()
         .filter(|(_, s)| matches!(s, Step::Sync))
         .nth(n)
-        .unwrap()
-        .0
+        .expect("sync in the trace");
+    i
+}
+
+fn is_publish(s: &Step) -> bool {
+    matches!(s, Step::Publish(_))
+}
+
+fn is_int3(s: &Step) -> bool {
+    matches!(s, Step::Write(_, b) if b == &[INT3])
 }
 
 #[test]
-fn skipping_the_int3_sync_round_tears_instructions() {
-    let e = replay_broken(|st| {
-        let i = nth_sync(st, 0);
-        st.remove(i);
-    })
-    .unwrap_err();
-    assert!(e.contains("torn"), "{e}");
+fn publishing_after_the_int3_writes_is_an_oops() {
+    let e = broken(false, |st| {
+        let p = st.remove(position(st, is_publish));
+        st.insert(nth_sync(st, 0), p);
+    });
+    assert!(e.contains("Oops: int3") && e.contains("no vector"), "{e}");
+    // Even after a single int3 only.
+    let e = broken(false, |st| {
+        let p = st.remove(position(st, is_publish));
+        st.insert(position(st, is_int3) + 1, p);
+    });
+    assert!(e.contains("Oops: int3") && e.contains("no vector"), "{e}");
 }
 
 #[test]
-fn skipping_the_tail_sync_round_tears_instructions() {
-    let e = replay_broken(|st| {
-        let i = nth_sync(st, 1);
-        st.remove(i);
-    })
-    .unwrap_err();
-    assert!(e.contains("torn"), "{e}");
+fn publishing_after_the_first_sync_is_an_oops() {
+    let e = broken(false, |st| {
+        let p = st.remove(position(st, is_publish));
+        st.insert(nth_sync(st, 0) + 1, p);
+    });
+    assert!(e.contains("Oops: int3") && e.contains("no vector"), "{e}");
+}
+
+#[test]
+fn retiring_before_the_last_sync_is_an_oops() {
+    for serial in [false, true] {
+        // The first batch retires just before its last sync.
+        let e = broken(serial, |st| {
+            let r = position(st, |s| matches!(s, Step::Retire));
+            let i = st[..r]
+                .iter()
+                .rposition(|s| matches!(s, Step::Sync))
+                .unwrap();
+            let retire = st.remove(r);
+            st.insert(i, retire);
+        });
+        assert!(e.contains("Oops: int3") && e.contains("no vector"), "{e}");
+    }
+}
+
+#[test]
+fn never_retiring_is_caught() {
+    let e = broken(false, |st| st.retain(|s| !matches!(s, Step::Retire)));
+    assert!(e.contains("still published"), "{e}");
+}
+
+#[test]
+fn skipping_the_int3_sync_tears_instructions() {
+    let e = broken(false, |st| {
+        st.remove(nth_sync(st, 0));
+    });
+    assert!(e.contains("neither the old"), "{e}");
+}
+
+#[test]
+fn skipping_the_tail_sync_tears_instructions() {
+    let e = broken(false, |st| {
+        st.remove(nth_sync(st, 1));
+    });
+    assert!(e.contains("neither the old"), "{e}");
+}
+
+#[test]
+fn skipping_the_last_sync_leaves_int3s_a_cpu_may_still_fetch() {
+    let e = broken(false, |st| {
+        st.remove(nth_sync(st, 2));
+    });
+    assert!(e.contains("Oops: int3") && e.contains("no vector"), "{e}");
 }
 
 #[test]
 fn writing_without_an_int3_tears_instructions() {
-    let e = replay_broken(|st| st.retain(|s| !matches!(s, Step::Write(_, b) if b == &[INT3])))
-        .unwrap_err();
-    assert!(e.contains("torn"), "{e}");
+    let e = broken(false, |st| st.retain(|s| !is_int3(s)));
+    assert!(e.contains("neither the old"), "{e}");
 }
 
 #[test]
 fn a_handler_that_emulates_the_old_instruction_is_caught() {
-    let e = replay_broken(|st| {
+    let sc = mixed();
+    let e = broken(false, |st| {
         for s in st.iter_mut() {
             if let Step::Publish(v) = s {
                 for p in v.iter_mut() {
-                    p.resume = batchpoke_pure::insn::resume_address(p.addr, &p.old).unwrap();
+                    let spec = sc.specs.iter().find(|s| s.addr() == p.addr).unwrap();
+                    p.resume = spec.dest(spec.from);
                 }
             }
         }
-    })
-    .unwrap_err();
-    assert!(e.contains("old") || e.contains("new instruction"), "{e}");
+    });
+    assert!(e.contains("the handler resumes"), "{e}");
 }
 
 #[test]
-fn retiring_the_vector_before_the_last_sync_is_caught() {
-    let e = replay_broken(|st| {
-        let r = st.iter().position(|s| matches!(s, Step::Retire)).unwrap();
-        let step = st.remove(r);
-        let i = nth_sync(st, 2);
-        st.insert(i, step);
-    })
-    .unwrap_err();
-    assert!(e.contains("no published poke"), "{e}");
+fn a_trap_on_a_site_of_another_batch_is_an_oops() {
+    // Serial: each batch publishes the vector of the next site.
+    let e = broken(true, |st| {
+        let mut vectors: Vec<Vec<Poke>> = Vec::new();
+        for s in st.iter() {
+            if let Step::Publish(v) = s {
+                vectors.push(v.clone());
+            }
+        }
+        vectors.rotate_left(1);
+        let mut next = vectors.into_iter();
+        for s in st.iter_mut() {
+            if let Step::Publish(v) = s {
+                *v = next.next().unwrap();
+            }
+        }
+    });
+    assert!(e.contains("not in the published vector"), "{e}");
+}
+
+#[test]
+fn an_alias_missing_a_page_is_caught() {
+    let sc = mixed();
+    let pokes = plan(&sc);
+    let mut m = Machine::new(&sc, &pokes);
+    // The page only the end of the first page-crossing site is on.
+    assert_eq!(m.alias.remove(1), sc.base + PAGE_SIZE);
+    let mut r = Recorder::default();
+    run_batch(&pokes, &mut r);
+    let e = m.replay(&r.steps).unwrap_err();
+    assert!(e.contains("on no page of the alias"), "{e}");
+}
+
+#[test]
+fn a_stray_write_is_caught() {
+    let e = broken(false, |st| {
+        let i = nth_sync(st, 1);
+        st.insert(i, Step::Write(0xffff_ffff_c000_0800, vec![0x90]));
+    });
+    assert!(e.contains("stray write"), "{e}");
 }
