@@ -13,6 +13,8 @@
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/vmalloc.h>
+#include <asm/apic.h>
+#include <asm/nmi.h>
 
 #include "../../rust/batchpoke_api/compat.h"
 #include "fixtures.h"
@@ -113,4 +115,48 @@ int batchpoke_test_try_kprobe(const char *sym, unsigned long addr)
 void batchpoke_test_nap(void)
 {
 	usleep_range(20, 50);
+}
+
+static void (*bp_nmi_fn)(void *);
+static void *bp_nmi_data;
+static atomic_t bp_nmi_active = ATOMIC_INIT(0);
+
+static int bp_nmi_handler(unsigned int cmd, struct pt_regs *regs)
+{
+	/*
+	 * Only the test raises NMIs in the VM (no perf, no watchdog), so while
+	 * the handler is registered every local NMI is one of ours: claiming
+	 * them all keeps a late one from being reported as unknown.
+	 */
+	if (atomic_read(&bp_nmi_active))
+		bp_nmi_fn(bp_nmi_data);
+	return NMI_HANDLED;
+}
+
+/* Runs fn(data) in NMI context on each CPU that batchpoke_test_nmi_raise() hits. */
+int batchpoke_test_nmi_start(void (*fn)(void *), void *data)
+{
+	int ret;
+
+	bp_nmi_fn = fn;
+	bp_nmi_data = data;
+	ret = register_nmi_handler(NMI_LOCAL, bp_nmi_handler, 0, "batchpoke_test");
+	if (!ret)
+		atomic_set(&bp_nmi_active, 1);
+	return ret;
+}
+
+/* Sends an NMI to every online CPU, the caller's included. */
+void batchpoke_test_nmi_raise(void)
+{
+	__apic_send_IPI_mask(cpu_online_mask, NMI_VECTOR);
+}
+
+void batchpoke_test_nmi_stop(void)
+{
+	atomic_set(&bp_nmi_active, 0);
+	/* NMIs already sent land while the handler still claims them. */
+	msleep(20);
+	/* Waits for running handlers (synchronize_rcu()). */
+	unregister_nmi_handler(NMI_LOCAL, "batchpoke_test");
 }

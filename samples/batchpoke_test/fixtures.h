@@ -15,4 +15,16 @@ int batchpoke_test_write_text(unsigned long addr, u8 byte);
 int batchpoke_test_try_kprobe(const char *sym, unsigned long addr);
 void batchpoke_test_nap(void);
 
+/* What batchpoke_test_decode() found. */
+enum {
+	BATCHPOKE_TEST_OTHER = 0,
+	BATCHPOKE_TEST_NOP5 = 1,
+	BATCHPOKE_TEST_JMP32 = 2,
+};
+int batchpoke_test_decode(unsigned long addr, unsigned long *target);
+
+int batchpoke_test_nmi_start(void (*fn)(void *), void *data);
+void batchpoke_test_nmi_raise(void);
+void batchpoke_test_nmi_stop(void);
+
 #endif

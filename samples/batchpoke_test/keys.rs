@@ -191,11 +191,56 @@ pub(crate) fn run_no_tail() -> (u32, u32) {
     (unsafe { batchpoke_test_no_tail() }, 1)
 }
 
+// A site that crosses a page boundary: the function starts a page, jumps
+// over padding, and its site starts 3 bytes before the next page, so the
+// int3 protocol writes the site's bytes through two pages of the alias.
+define_key!(pub(crate) PAGE_X: c"page_x" = false);
+core::arch::global_asm!(
+    ".pushsection .text.batchpoke_test_page_x, \"ax\"",
+    ".balign 4096",
+    ".globl batchpoke_test_page_x",
+    ".type batchpoke_test_page_x, @function",
+    "batchpoke_test_page_x:",
+    "endbr64",
+    // jmp rel32, spelled out so its size is fixed before the padding.
+    ".byte 0xe9",
+    ".long 6f - . - 4",
+    ".fill 4096 - 3 - 9, 1, 0xcc",
+    "6:",
+    ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00",
+    "xor %eax, %eax",
+    "ret",
+    "7:",
+    "mov $1, %eax",
+    "ret",
+    ".size batchpoke_test_page_x, . - batchpoke_test_page_x",
+    ".popsection",
+    ".pushsection __jump_table, \"aw\"",
+    ".balign 8",
+    ".long 6b - .",
+    ".long 7b - .",
+    ".quad {key} - .",
+    ".popsection",
+    key = sym PAGE_X,
+    options(att_syntax),
+);
+
+extern "C" {
+    fn batchpoke_test_page_x() -> u32;
+}
+
+#[inline(never)]
+pub(crate) fn run_page_x() -> (u32, u32) {
+    // SAFETY: the assembly function above takes no arguments, clobbers only
+    // `eax` (the return register) and returns 0 or 1.
+    (unsafe { batchpoke_test_page_x() }, 1)
+}
+
 /// Runs every site of one key: `(sites that said true, sites run)`.
 pub(crate) type Runner = fn() -> (u32, u32);
 
 /// Every key the test module registers, with its runner.
-pub(crate) static REGISTERED: [(&Key, Runner); 30] = [
+pub(crate) static REGISTERED: &[(&Key, Runner)] = &[
     (&UL_OFF, run_ul_off),
     (&UL_ON, run_ul_on),
     (&LK_OFF, run_lk_off),
@@ -226,6 +271,7 @@ pub(crate) static REGISTERED: [(&Key, Runner); 30] = [
     (&M15, run_m15),
     (&NO_TAIL, run_no_tail),
     (&TAMPER, run_tamper),
+    (&PAGE_X, run_page_x),
 ];
 
 /// The sixteen keys of the many-key transactions.
