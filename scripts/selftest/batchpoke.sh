@@ -30,8 +30,15 @@ online=$(grep -c ^processor /proc/cpuinfo)
 # Everything a refused request must leave alone.
 snapshot() {
 	for k in "$KEYS"/*; do printf '%s=%s ' "${k##*/}" "$(cat "$k/enabled")"; done
-	printf 'sites_patched=%s sync_rounds=%s' "$(stat_of sites_patched)" "$(stat_of sync_rounds)"
+	printf 'strategy=%s ' "$(cat "$SYS/strategy")"
+	for c in transactions sites_patched sync_rounds last_ns max_ns; do printf '%s=%s ' $c "$(stat_of $c)"; done
 }
+# Requests this script sent that reach batchpoke and must be refused: the
+# `refused` counter must grow by exactly this much.
+REFUSALS_SENT=0
+# The kernel log of the whole run: sections clear dmesg to read their own
+# lines, so what they clear is kept here for the final check.
+klog_clear() { dmesg -c >>/tmp/klog.all; }
 # The errno name of a failed write, from the shell's message.
 errno_of() {
 	case $1 in
@@ -40,6 +47,7 @@ errno_of() {
 	*"Argument list too long"*) echo E2BIG ;;
 	*"Permission denied"*) echo EACCES ;;
 	*"Input/output error"*) echo EIO ;;
+	*"Cannot allocate memory"*|*"Out of memory"*) echo ENOMEM ;;
 	"") echo OK ;;
 	*) echo "other($1)" ;;
 	esac
@@ -52,6 +60,7 @@ expect_refused_by() {
 	err=$(sh -c "$3" 2>&1 >/dev/null | grep -iE "error writing|can't open|can't create")
 	got=$(errno_of "$err")
 	after=$(snapshot)
+	case $want in EACCES) ;; *) REFUSALS_SENT=$((REFUSALS_SENT + 1)) ;; esac
 	if [ "$got" != "$want" ]; then
 		ktap_fail "$name" "got $got, expected $want"
 	elif [ "$before" != "$after" ]; then
@@ -73,11 +82,11 @@ expect_big_refused() {
 # flip KEY VALUE: sets a key through its enabled file.
 flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
-ktap_plan 72
+ktap_plan 73
 
 # --- loading --------------------------------------------------------------------
 if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
-dmesg -c >/dev/null
+klog_clear
 ktap_check load insmod "$MODDIR/batchpoke.ko"
 if dmesg | grep -qE "batchpoke [0-9]+\.[0-9]+\.[0-9]+ loaded on Linux $(uname -r)\$"; then
 	ktap_ok load_message_names_versions
@@ -182,6 +191,7 @@ echo batch >"$SYS/strategy"
 
 # --- bad requests: refused with the documented error, nothing changed -----------------
 T=$SYS/transaction
+refused0=$(stat_of refused)
 expect_refused transaction_empty EINVAL "$T" '\n'
 expect_refused transaction_whitespace_only EINVAL "$T" '  \t \n'
 expect_refused transaction_unknown_key ENOENT "$T" 'batchpoke.nope=1\n'
@@ -230,13 +240,60 @@ else
 	ktap_fail enabled_non_root_refused "$(errno_of "$err")"
 fi
 if [ "$(su -s /bin/sh nobody -c "cat $E" 2>&1)" = 0 ]; then ktap_ok enabled_readable_by_anyone; else ktap_fail enabled_readable_by_anyone; fi
-r=$(stat_of refused)
-if [ "${r:-0}" -ge 10 ]; then ktap_ok refusals_counted; else ktap_fail refusals_counted "refused=$r"; fi
+r=$(($(stat_of refused) - refused0))
+if [ "$r" = "$REFUSALS_SENT" ]; then
+	ktap_ok "refusals_counted_exactly_$REFUSALS_SENT"
+else
+	ktap_fail refusals_counted_exactly "refused grew by $r, $REFUSALS_SENT refused requests reached batchpoke"
+fi
+
+# --- allocation failure during a transaction ---------------------------------------
+# failslab (the debug flavor) fails every slab allocation of the writing
+# task once a budget of bytes is spent: sweeping the budget makes each
+# allocation on the path of a 512-site flip fail in turn. Each attempt must
+# either apply or fail with ENOMEM and change nothing (site bytes included).
+FS=/sys/kernel/debug/failslab
+SITES_FILE=/sys/kernel/debug/batchpoke/sites
+sites_of() { if [ -r "$SITES_FILE" ]; then md5sum <"$SITES_FILE"; fi; }
+if [ -d "$FS" ]; then
+	echo Y >"$FS/task-filter"; echo N >"$FS/ignore-gfp-wait"; echo 100 >"$FS/probability"
+	echo 1 >"$FS/interval"; echo -1 >"$FS/times"; echo 0 >"$FS/verbose"
+	fi_failed=0 fi_applied=0 fi_msg= budget=0
+	while [ $budget -le 32768 ] && [ -z "$fi_msg" ]; do
+		echo $budget >"$FS/space"
+		# `refused` may grow by one: the failure may hit before or inside batchpoke.
+		before="$(snapshot) $(sites_of)" r0=$(stat_of refused)
+		err=$(sh -c "echo 1 >/proc/self/make-it-fail; echo 1 >$KEYS/batchpoke.demo_d/enabled" 2>&1)
+		got=$(errno_of "$(echo "$err" | grep -iE "error writing|can't open|can't create")")
+		if [ "$(cat "$KEYS/batchpoke.demo_d/enabled")" = 1 ]; then
+			fi_applied=$((fi_applied + 1))
+			flip batchpoke.demo_d 0
+		elif [ "$got" != ENOMEM ]; then
+			fi_msg="budget $budget: $got ($err)"
+		elif [ "$(snapshot) $(sites_of)" != "$before" ]; then
+			fi_msg="budget $budget: state changed: '$before' -> '$(snapshot) $(sites_of)'"
+		elif [ $(($(stat_of refused) - r0)) -gt 1 ]; then
+			fi_msg="budget $budget: one failed write counted $(($(stat_of refused) - r0)) refusals"
+		else
+			fi_failed=$((fi_failed + 1))
+		fi
+		budget=$((budget + 256))
+	done
+	echo 0 >"$FS/probability"
+	ktap_diag "allocation failures: $fi_failed attempts failed cleanly, $fi_applied applied"
+	if [ -z "$fi_msg" ] && [ $fi_failed -gt 0 ] && [ $fi_applied -gt 0 ]; then
+		ktap_ok alloc_failure_in_transaction_changes_nothing
+	else
+		ktap_fail alloc_failure_in_transaction_changes_nothing "${fi_msg:-the sweep never both failed and applied}"
+	fi
+else
+	ktap_skip alloc_failure_in_transaction_changes_nothing "no failslab (debug flavor only)"
+fi
 
 # --- the in-kernel test module ----------------------------------------------------
 # Its KTAP (in the kernel log) becomes a subtest of this one; the module's
 # init fails when any of its cases failed.
-dmesg -c >/dev/null
+klog_clear
 if insmod "$MODDIR/batchpoke_test.ko"; then test_loaded=1; else test_loaded=0; fi
 kt=$(dmesg | sed -n 's/^\[[^]]*\] batchpoke_test: //p')
 echo "$kt" | grep -E '^(KTAP version|1\.\.|ok |not ok |# )' | grep -v '^# batchpoke_test:' | sed 's/^/    /'
@@ -255,7 +312,7 @@ else
 fi
 # batchpoke_test leaves its keys registered on purpose: the module
 # notifier must drop them as it unloads.
-dmesg -c >/dev/null
+klog_clear
 [ $test_loaded = 1 ] && rmmod batchpoke_test
 if [ ! -e "$KEYS/batchpoke_test.s1" ] && [ -z "$(ls "$KEYS" | grep '^batchpoke_test\.')" ] &&
 	dmesg | grep -q 'a module went away with 31 keys still registered'; then
@@ -301,7 +358,7 @@ elif grep -q '^batchpoke ' /proc/modules && [ -d "$SYS" ]; then
 else
 	ktap_fail unload_refused_while_client_loaded
 fi
-dmesg -c >/dev/null
+klog_clear
 ktap_check demo_client_unloads rmmod batchpoke_demo
 if dmesg | grep -q 'went away with'; then ktap_fail demo_client_unregistered_itself; else ktap_ok demo_client_unregistered_itself; fi
 if [ ! -e "$KEYS/batchpoke_demo.accounting" ] && [ ! -e "$KEYS/batchpoke_demo.fast_path" ]; then
@@ -378,6 +435,7 @@ else
 fi
 
 # --- unloading ----------------------------------------------------------------------------
+klog_clear
 ktap_check unload rmmod batchpoke
 if [ ! -e "$SYS" ] && dmesg | grep -q 'batchpoke .* unloaded$'; then ktap_ok unload_removes_sysfs; else ktap_fail unload_removes_sysfs; fi
 reload_ok=1
@@ -385,7 +443,8 @@ for i in 1 2 3 4 5; do
 	insmod "$MODDIR/batchpoke.ko" && echo 'batchpoke.demo_d=1' >"$SYS/transaction" && rmmod batchpoke || { reload_ok=0; break; }
 done
 if [ $reload_ok = 1 ] && ! grep -q '^batchpoke ' /proc/modules; then ktap_ok reload_flip_unload_5_times; else ktap_fail reload_flip_unload_5_times; fi
-bad=$(dmesg | grep -E 'Oops|BUG:|WARNING:|Call Trace|lockdep:|KASAN:|possible circular|inconsistent lock|general protection')
+klog_clear
+bad=$(grep -E 'Oops|BUG:|WARNING:|Call Trace|lockdep:|KASAN:|possible circular|inconsistent lock|general protection|CFI failure' /tmp/klog.all)
 if [ -z "$bad" ]; then ktap_ok kernel_log_clean; else ktap_fail kernel_log_clean "$(echo "$bad" | head -n 3)"; fi
 
 ktap_finish
