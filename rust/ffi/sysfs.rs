@@ -4,7 +4,7 @@
 //! `/sys/kernel/batchpoke`. The attribute tables are in `sysfs_attrs.c`;
 //! what each file does is in `crate::knob`.
 
-use core::ffi::{c_char, CStr};
+use core::ffi::CStr;
 use core::ptr::NonNull;
 
 use kernel::page::PAGE_SIZE;
@@ -115,9 +115,9 @@ pub(crate) type ShowBuf<'a> = SliceWriter<'a>;
 /// # Safety
 ///
 /// `buf` is the `PAGE_SIZE` buffer sysfs passes to `show`.
-unsafe fn show(buf: *mut c_char, f: impl FnOnce(&mut ShowBuf<'_>) -> Result) -> isize {
+unsafe fn show(buf: *mut u8, f: impl FnOnce(&mut ShowBuf<'_>) -> Result) -> isize {
     // SAFETY: sysfs hands `show` a writable page (caller's contract).
-    let page = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), PAGE_SIZE) };
+    let page = unsafe { core::slice::from_raw_parts_mut(buf, PAGE_SIZE) };
     let mut out = SliceWriter::new(page);
     match f(&mut out) {
         Ok(()) => out.len() as isize,
@@ -134,13 +134,13 @@ unsafe fn show(buf: *mut c_char, f: impl FnOnce(&mut ShowBuf<'_>) -> Result) -> 
 /// # Safety
 ///
 /// `buf` points to `count` readable bytes, as sysfs passes to `store`.
-unsafe fn store(buf: *const c_char, count: usize, f: impl FnOnce(&[u8]) -> Result) -> isize {
+unsafe fn store(buf: *const u8, count: usize, f: impl FnOnce(&[u8]) -> Result) -> isize {
     if count >= PAGE_SIZE {
         crate::stats::STATS.refusal();
         return E2BIG.to_errno() as isize;
     }
     // SAFETY: caller's contract.
-    let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+    let input = unsafe { core::slice::from_raw_parts(buf, count) };
     match f(input) {
         Ok(()) => count as isize,
         Err(e) => e.to_errno() as isize,
@@ -157,6 +157,13 @@ unsafe fn dir_name<'a>(kobj: *mut bindings::kobject) -> &'a [u8] {
     unsafe { super::cstr((*kobj).name) }.to_bytes()
 }
 
+// The callbacks below are called by C through `struct kobj_attribute`'s
+// pointers, and on kCFI kernels the call checks a hash of the callee's
+// exact parameter types, which rustc derives from the Rust signature: the
+// attribute is `*mut kobj_attribute` (not `c_void`), and `char *` is
+// `*mut u8`, because the kernel is built with -funsigned-char while
+// `core::ffi::c_char` is `i8` on x86_64.
+
 macro_rules! show_fn {
     ($name:ident, |$kobj:ident, $out:ident| $body:expr) => {
         /// sysfs `show` callback.
@@ -168,7 +175,7 @@ macro_rules! show_fn {
         unsafe extern "C" fn $name(
             $kobj: *mut bindings::kobject,
             _attr: *mut bindings::kobj_attribute,
-            buf: *mut c_char,
+            buf: *mut u8,
         ) -> isize {
             // SAFETY: sysfs passes its page buffer.
             unsafe { show(buf, |$out| $body) }
@@ -187,7 +194,7 @@ macro_rules! store_fn {
         unsafe extern "C" fn $name(
             $kobj: *mut bindings::kobject,
             _attr: *mut bindings::kobj_attribute,
-            buf: *const c_char,
+            buf: *const u8,
             count: usize,
         ) -> isize {
             // SAFETY: sysfs passes `count` bytes at `buf`.
@@ -207,7 +214,7 @@ macro_rules! key_show_fn {
         unsafe extern "C" fn $name(
             kobj: *mut bindings::kobject,
             _attr: *mut bindings::kobj_attribute,
-            buf: *mut c_char,
+            buf: *mut u8,
         ) -> isize {
             // SAFETY: sysfs passes the live kobject of the key's directory.
             let key = unsafe { dir_name(kobj) };
@@ -240,7 +247,7 @@ key_show_fn!(batchpoke_owner_show, knob::show_owner);
 unsafe extern "C" fn batchpoke_enabled_store(
     kobj: *mut bindings::kobject,
     _attr: *mut bindings::kobj_attribute,
-    buf: *const c_char,
+    buf: *const u8,
     count: usize,
 ) -> isize {
     // SAFETY: sysfs passes the live kobject of the key's directory.
