@@ -136,11 +136,48 @@ unsafe extern "C" fn batchpoke_int3_notify(
     if val != c_ulong::from(bindings::die_val_DIE_INT3) || !ACTIVE.is_active() {
         return bindings::NOTIFY_DONE as c_int;
     }
-    // SAFETY: for DIE_INT3 the chain passes a valid `die_args`.
-    let regs = unsafe { (*data.cast::<bindings::die_args>()).regs };
+    // Pointers become references by conversion, not by dereferencing: under
+    // CONFIG_RUST_DEBUG_ASSERTIONS every raw-pointer dereference gains an
+    // alignment and a null check that call out to panic, and nothing on
+    // this path may.
+    // SAFETY: for DIE_INT3 the chain passes a valid `die_args`, which lives
+    // until the notifier returns; `Option<&T>` has the layout of `*const T`.
+    let args = unsafe { as_ref::<bindings::die_args>(data.cast_const().cast()) };
+    let Some(args) = args else {
+        return bindings::NOTIFY_DONE as c_int;
+    };
     // SAFETY: `regs` points to the trapping context's saved registers,
     // which this CPU owns until the handler returns.
-    unsafe { batchpoke_int3_resolve(&mut *regs) }
+    match unsafe { as_mut(args.regs) } {
+        Some(regs) => batchpoke_int3_resolve(regs),
+        None => bindings::NOTIFY_DONE as c_int,
+    }
+}
+
+/// `ptr` as a reference, without a dereference (see the caller).
+///
+/// # Safety
+///
+/// `ptr` is null or valid for reads of a `T` for `'a`.
+#[inline(always)]
+#[allow(clippy::transmute_ptr_to_ref, clippy::useless_transmute)]
+unsafe fn as_ref<'a, T>(ptr: *const T) -> Option<&'a T> {
+    // SAFETY: `Option<&T>` has the layout of `*const T`, null being `None`;
+    // valid by the caller's contract.
+    unsafe { core::mem::transmute::<*const T, Option<&'a T>>(ptr) }
+}
+
+/// `ptr` as a mutable reference, without a dereference (see the caller).
+///
+/// # Safety
+///
+/// `ptr` is null or valid for reads and writes of a `T`, used by no one
+/// else, for `'a`.
+#[inline(always)]
+#[allow(clippy::transmute_ptr_to_ref, clippy::useless_transmute)]
+unsafe fn as_mut<'a, T>(ptr: *mut T) -> Option<&'a mut T> {
+    // SAFETY: as for `as_ref`, exclusive by the caller's contract.
+    unsafe { core::mem::transmute::<*mut T, Option<&'a mut T>>(ptr) }
 }
 
 /// The rare path of [`batchpoke_int3_notify`]: a trap while a batch is
