@@ -299,7 +299,7 @@ coexist_hotplug_cases() {
 	else
 		ktap_fail hotplug_offline_online_cycles "$(cat /tmp/hotplug-errors 2>/dev/null | head -n 3 | tr '\n' ' ')$(cat /sys/devices/system/cpu/online) online"
 	fi
-	cpu_set "$last" 1 2>/dev/null
+	for c in $cpus; do cpu_set "$c" 1 2>/dev/null; done
 
 	# The last transaction set demo_c and demo_d to this; batchpoke checks
 	# every demo site as it unloads (WARN and "demo key" errors otherwise).
