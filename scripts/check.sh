@@ -54,10 +54,14 @@ fuzz=$BATCHPOKE_CACHE/build/batchpoke-fuzz
 mkdir -p "${fuzz%/*}"
 gcc -static -O2 -Wall -Wextra -Werror -o "$fuzz" "$top/scripts/fuzz/batchpoke-fuzz.c" ||
 	fail "build: scripts/fuzz/batchpoke-fuzz.c"
+# So is the user-mode int3 loop (scripts/selftest/coexist.sh).
+int3=$BATCHPOKE_CACHE/build/batchpoke-int3
+gcc -static -O2 -Wall -Wextra -Werror -o "$int3" "$top/scripts/int3/batchpoke-int3.c" ||
+	fail "build: scripts/int3/batchpoke-int3.c"
 vm_args=()
 # The debug flavors turn every WARN into a panic, so none can go unseen.
 [ "$KERNEL_FLAVOR" = default ] || vm_args+=(--append panic_on_warn=1)
-"$here/vm-run.sh" --kdir "$kdir" --cpus "$cpus" --quiet --log "$vm_log" --extra "$fuzz" "${vm_args[@]}" \
+"$here/vm-run.sh" --kdir "$kdir" --cpus "$cpus" --quiet --log "$vm_log" --extra "$fuzz" --extra "$int3" "${vm_args[@]}" \
 	-- './batchpoke.sh'
 vm_rc=$?
 # Guest-script KTAP lines are the unprefixed ones (kernel lines carry a

@@ -15,6 +15,7 @@ MODDIR=${MODDIR:-/lib/batchpoke}
 here=$(dirname "$0")
 . "$here/ktap.sh"
 . "$here/measure.sh"
+. "$here/coexist.sh"
 
 SYS=/sys/kernel/batchpoke
 KEYS=$SYS/keys
@@ -82,7 +83,7 @@ expect_big_refused() {
 # flip KEY VALUE: sets a key through its enabled file.
 flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
-ktap_plan 73
+ktap_plan $((73 + COEXIST_CASES))
 
 # --- loading --------------------------------------------------------------------
 if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
@@ -310,6 +311,7 @@ if [ $test_loaded = 1 ] && [ -d "$KEYS/batchpoke_test.s4096" ] && [ "$(cat "$KEY
 else
 	ktap_fail test_module_keys_visible
 fi
+coexist_cases
 # batchpoke_test leaves its keys registered on purpose: the module
 # notifier must drop them as it unloads.
 klog_clear
@@ -320,6 +322,7 @@ if [ ! -e "$KEYS/batchpoke_test.s1" ] && [ -z "$(ls "$KEYS" | grep '^batchpoke_t
 else
 	ktap_fail notifier_drops_keys_of_unloaded_client "$(dmesg | grep batchpoke | tail -n 2)"
 fi
+coexist_hotplug_cases
 
 # --- the demo client -------------------------------------------------------------------
 C=/sys/kernel/batchpoke_demo/counters
