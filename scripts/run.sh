@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # run.sh KDIR: the main job. Boots the VM, loads batchpoke, shows what it
-# did, unloads it. The whole console is shown and kept in the guest log.
+# did (scripts/selftest/demo.sh's output), unloads it. The full guest log,
+# kernel messages included, is kept in $BATCHPOKE_CACHE/logs/run.log and its
+# relevant part is shown if the run fails, a kernel WARNING included.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"

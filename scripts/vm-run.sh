@@ -10,9 +10,18 @@
 # powers off.
 #
 # The exit status is the guest command's, except that the run fails (1) when
-# the guest log shows an oops, BUG, WARNING, lockdep, KASAN or similar splat,
-# and (124) when the guest did not finish within the timeout. The full guest
-# log is kept (--log, default $BATCHPOKE_CACHE/logs/vm-last.log).
+# the guest log shows an oops, BUG, WARNING, lockdep, KASAN or similar splat
+# (anywhere in the log, however many), or when the end of the kernel log
+# never reached the console, and (124) when the guest did not finish within
+# the timeout. Every kernel message reaches the console whatever the guest
+# does to the log level (ignore_loglevel), so a WARNING cannot be hidden.
+#
+# The guest command's stdout and stderr go both to the console (in order
+# with the kernel's messages, for the log) and alone to a second serial port
+# (for people and parsers: no kernel line can be interleaved with them).
+# Kept on the host: the full guest log (--log, default
+# $BATCHPOKE_CACHE/logs/vm-last.log) and the command's output (the same
+# name with .out for .log).
 #
 # Options:
 #   --cpus N         vCPUs, as N sockets (default 4; tinyconfig has no ACPI)
@@ -21,14 +30,16 @@
 #   --log FILE       where to keep the guest log
 #   --append ARGS    extra kernel command line
 #   --extra FILE     also put FILE (e.g. a static binary) in /selftest
-#   --quiet          do not echo the guest console, only the verdict
+#   --console        show the whole console live (default: only the guest
+#                    command's output; the log is shown on failure)
+#   --quiet          show nothing live, only the verdict
 #   --interactive    a shell on the console instead of a command
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
 
-kdir= cpus=4 mem=1G timeout_s=600 log= append= quiet=0 interactive=0
+kdir= cpus=4 mem=1G timeout_s=600 log= append= show=output interactive=0
 extras=()
 while (($#)); do
 	case $1 in
@@ -39,7 +50,8 @@ while (($#)); do
 	--log) log=$2; shift 2 ;;
 	--append) append=$2; shift 2 ;;
 	--extra) extras+=("$2"); shift 2 ;;
-	--quiet) quiet=1; shift ;;
+	--console) show=console; shift ;;
+	--quiet) show=none; shift ;;
 	--interactive) interactive=1; shift ;;
 	--) shift; break ;;
 	*) die "vm-run.sh: unknown option $1" ;;
@@ -60,8 +72,13 @@ busybox=$(command -v busybox || true)
 
 mkdir -p "$BATCHPOKE_CACHE/logs"
 log=${log:-$BATCHPOKE_CACHE/logs/vm-last.log}
+mkdir -p "$(dirname "$log")"
+out=${log%.log}.out
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+qemu_pid=
+# A background QEMU ignores the terminal's ^C: stop it with the script.
+trap '[ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 
 # --- initramfs -------------------------------------------------------------
 cat >"$work/init" <<INIT
@@ -78,12 +95,26 @@ cd /selftest
 if [ "$interactive" = 1 ]; then
 	echo "batchpoke-vm: modules are in /lib/batchpoke; exit the shell to power off"
 	setsid cttyhack sh
-	rc=0
-else
-	sh /guest-cmd
-	rc=\$?
+	reboot -f
 fi
+# The command's output: to the console through tee's stdout, and to
+# ttyS1 (the host's .out file) alone.
+mkfifo /tmp/.guest-out
+tee /dev/ttyS1 </tmp/.guest-out 2>/dev/console &
+tee_pid=\$!
+exec 3>&1 >/tmp/.guest-out 2>&1
+sh /guest-cmd
+rc=\$?
+exec >&3 2>&3 3>&-
+# tee ends when the last writer closes the fifo; a process the command
+# left running may hold it open, so do not wait for ever.
+(sleep 5; kill \$tee_pid) 2>/dev/null &
+wait \$tee_pid
 echo "BATCHPOKE_GUEST_EXIT=\$rc"
+# The last kernel message: the console prints messages in order, so seeing
+# it on the host proves no earlier message was still waiting to be printed
+# (shutdown flushes the console before the reset).
+echo BATCHPOKE_KMSG_END >/dev/kmsg
 reboot -f
 INIT
 
@@ -117,48 +148,105 @@ else
 fi
 # tsc=reliable: TCG vCPUs fail the TSC sync check, which would leave
 # jiffies (4 ms) as the clocksource and make every timing meaningless.
-cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 tsc=reliable $append"
+# ignore_loglevel: every message reaches the console (and the verdict),
+# even when a guest script lowers the log level with dmesg -n.
+cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 ignore_loglevel tsc=reliable $append"
 qemu=(qemu-system-x86_64 "${accel[@]}" -m "$mem" -smp "$cpus,sockets=$cpus"
 	-kernel "$bzimage" -initrd "$work/initramfs.cpio.gz" -append "$cmdline"
 	-nographic -no-reboot -nic none)
 
 if ((interactive)); then
-	exec qemu-system-x86_64 "${accel[@]}" -m "$mem" -smp "$cpus,sockets=$cpus" \
-		-kernel "$bzimage" -initrd "$work/initramfs.cpio.gz" -append "$cmdline" \
-		-nographic -no-reboot -nic none
+	exec "${qemu[@]}"
 fi
 
-say "booting $(basename "$kdir") with $cpus vCPUs (${accel[1]%%,*}); guest log: $log"
-set +e
-if ((quiet)); then
-	timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null >"$log" 2>&1
-else
-	timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 | tee "$log"
-	(exit "${PIPESTATUS[0]}")
+say "booting $(basename "$kdir") with $cpus vCPUs (${accel[1]%%,*}); full guest log: $log"
+# ttyS0, the console, is the log; ttyS1 carries the guest command's output.
+: >"$log"
+: >"$out"
+timeout -k 10 "$timeout_s" "${qemu[@]}" -monitor none -serial "file:$log" -serial "file:$out" \
+	</dev/null >"$work/qemu.err" 2>&1 &
+qemu_pid=$!
+case $show in
+console) live=$log ;;
+output) live=$out ;;
+*) live= ;;
+esac
+live_pid=
+if [ -n "$live" ]; then
+	# Ends when QEMU does, after printing what is left. In the background,
+	# so that a signal is handled at once (wait returns, a foreground job
+	# would not).
+	tail -n +1 -s 0.2 -f --pid="$qemu_pid" "$live" | sed -u 's/\r$//' &
+	live_pid=$!
 fi
+set +e
+wait "$qemu_pid"
 qemu_rc=$?
 set -e
-tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
+qemu_pid=
+[ -z "$live_pid" ] || wait "$live_pid" || true
+cat "$work/qemu.err" >>"$log"
+for f in "$log" "$out"; do tr -d '\r' <"$f" >"$f.tmp" && mv "$f.tmp" "$f"; done
 
 # --- verdict -----------------------------------------------------------------
-splat='Oops|BUG:|kernel BUG at|WARNING:|Kernel panic|general protection fault|Call Trace:|'
-splat+='possible circular locking|possible recursive locking|inconsistent lock state|lockdep:|'
-splat+='KASAN:|UBSAN:|soft lockup|hard LOCKUP|hung_task|blocked for more than|rcu_.*stall|'
-splat+='sleeping function called from invalid context|scheduling while atomic|segfault at|'
-splat+='list_add corruption|list_del corruption|kmemleak:.*new suspected'
-if first=$(grep -nE "$splat" "$log" | head -n1 | cut -d: -f1) && [ -n "$first" ]; then
-	say "FAIL: the guest kernel reported a problem (log: $log):"
-	sed -n "$((first > 5 ? first - 5 : 1)),$((first + 40))p" "$log" | sed 's/^/    | /' >&2
+# What a kernel prints when something went wrong, in any of the configs
+# (scripts/kconfig) and kernels the project runs. Every pattern must be one
+# no clean boot prints; `Call Trace:` catches any other stack dump.
+splats=(
+	'Oops' 'BUG:' 'kernel BUG at' 'WARNING:' 'Kernel panic' 'general protection fault'
+	'Call Trace:' 'CFI failure' 'panicked at' 'UBSAN:' 'KASAN:' 'kmemleak:.*new suspected'
+	# SLUB's own object checks: "BUG <cache> (Not tainted): <what>"
+	'BUG [^ ]+ \((Not tainted|Tainted: [^)]*)\): '
+	# lockdep (most of its reports are also WARNING: lines)
+	'possible circular locking' 'possible recursive locking' 'inconsistent lock state'
+	'lockdep:'
+	'sleeping function called from invalid context' 'scheduling while atomic'
+	'list_(add|del) corruption' 'list_add double add'
+	# RCU stalls, hung tasks, lockups, unknown NMIs
+	'INFO: [a-z_]+ (self-)?detected (expedited )?stall' 'blocked for more than'
+	'soft lockup' 'hard LOCKUP' 'NMI received for unknown reason'
+	'segfault at'
+	# The console fell behind and lost messages: one of them may have been a splat.
+	'printk messages dropped'
+)
+splat=$(IFS='|'; echo "${splats[*]}")
+# quote FILE FROM TO: lines FROM..TO of FILE, indented, on stderr.
+quote() { sed -n "$2,$3p" "$1" | sed 's/^/    | /' >&2; }
+# Nothing below may stop reading early (head, grep -q in a pipe): under
+# pipefail the writer dies of SIGPIPE and a large match turns into a miss.
+nsplat=$(grep -cE "$splat" "$log" || true)
+if ((nsplat > 0)); then
+	first=$(grep -m1 -nE "$splat" "$log")
+	first=${first%%:*}
+	say "FAIL: the guest kernel reported a problem: $nsplat matching lines (log: $log)"
+	say "what matched, how often:"
+	grep -oE "$splat" "$log" | sort | uniq -c | sort -rn |
+		sed -n 's/^ *\([0-9]*\) \(.*\)/    | \1 x \2/p' >&2
+	say "the first one, at line $first:"
+	quote "$log" $((first > 5 ? first - 5 : 1)) $((first + 40))
 	exit 1
 fi
+lines=$(wc -l <"$log")
+tail_start=$((lines > 30 ? lines - 29 : 1))
 if ((qemu_rc == 124 || qemu_rc == 137)); then
-	say "FAIL: the guest did not finish within ${timeout_s}s (log: $log)"
+	say "FAIL: the guest did not finish within ${timeout_s}s (log: $log); its end:"
+	quote "$log" "$tail_start" '$'
 	exit 124
 fi
 rc=$(sed -n 's/^BATCHPOKE_GUEST_EXIT=\([0-9]*\)$/\1/p' "$log" | tail -n1)
 if [ -z "$rc" ]; then
-	say "FAIL: the guest stopped before its command finished (QEMU status $qemu_rc; log: $log)"
-	tail -n 30 "$log" | sed 's/^/    | /' >&2
+	say "FAIL: the guest stopped before its command finished (QEMU status $qemu_rc; log: $log); its end:"
+	quote "$log" "$tail_start" '$'
 	exit 1
 fi
-exit "$rc"
+if ! grep -q 'BATCHPOKE_KMSG_END' "$log"; then
+	say "FAIL: the end of the kernel log never reached the console: messages may be missing (log: $log)"
+	quote "$log" "$tail_start" '$'
+	exit 1
+fi
+if ((rc != 0)); then
+	say "FAIL: the guest command exited with status $rc (log: $log); the log's end:"
+	quote "$log" "$tail_start" '$'
+	exit "$rc"
+fi
+say "PASS: the guest command succeeded and the kernel reported no problem ($lines lines of log)"

@@ -2,9 +2,11 @@
 
 //! A guest that goes wrong on request, to prove the VM harness notices.
 //!
-//! `make check` loads it with `crash=1` and with `warn=1` and expects the
-//! run to fail with the oops or warning shown; loaded without parameters it
-//! does nothing. It is a test fixture, never something to load elsewhere.
+//! `make check` loads it with `crash=1`, `warn=1`, `warns=2000` (a storm of
+//! WARNINGs) and `fake_bugs=N warn=1` (a WARNING after many BUG-like lines)
+//! and expects every such run to fail with the problem shown; loaded without
+//! parameters it does nothing. It is a test fixture, never something to load
+//! elsewhere.
 
 use kernel::prelude::*;
 
@@ -22,8 +24,7 @@ crate::batchpoke_module! {
 
 extern "C" {
     static batchpoke_canary_crash: bool;
-    static batchpoke_canary_warn: bool;
-    fn batchpoke_canary_warn_now();
+    fn batchpoke_canary_misbehave();
 }
 
 struct Canary;
@@ -31,11 +32,9 @@ struct Canary;
 impl kernel::Module for Canary {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: module parameters (canary_params.c), set before init runs.
-        let (crash, warn) = unsafe { (batchpoke_canary_crash, batchpoke_canary_warn) };
-        if warn {
-            // SAFETY: plain call.
-            unsafe { batchpoke_canary_warn_now() };
-        }
+        let crash = unsafe { batchpoke_canary_crash };
+        // SAFETY: plain call; it logs and WARNs as its parameters ask.
+        unsafe { batchpoke_canary_misbehave() };
         if crash {
             // The kernel's Rust panic handler ends in BUG(): exactly the
             // oops the harness must catch.

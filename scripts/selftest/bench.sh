@@ -20,7 +20,6 @@ B=/sys/kernel/batchpoke_bench
 
 insmod "$MODDIR/batchpoke.ko" || exit 1
 insmod "$MODDIR/batchpoke_bench.ko" || exit 1
-dmesg -n 1
 echo "BENCHMETA,cpus=$(grep -c ^processor /proc/cpuinfo),kernel=$(uname -r),reps=$REPS"
 for s in 1 16 256; do
 	for k in 1 8 64; do
