@@ -28,7 +28,7 @@ say "host unit tests (cargo test)"
 host_log=$(mktemp)
 # The target directory lives in the cache: a KDIR change cleans every .o
 # under the repository, cargo's included.
-(cd "$top/rust" && CARGO_TARGET_DIR=$BATCHPOKE_CACHE/cargo-target cargo test --quiet --no-fail-fast 2>&1) | tee "$host_log"
+(cd "$top/rust" && CARGO_TARGET_DIR=$BATCHPOKE_WORK/cargo-target cargo test --quiet --no-fail-fast 2>&1) | tee "$host_log"
 host_rc=${PIPESTATUS[0]}
 read -r hp hf < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
 	END { print p + 0, f + 0 }' "$host_log")
@@ -49,14 +49,14 @@ done < <("$here/style.sh" "$kdir")
 
 # --- 2. in-VM selftest ----------------------------------------------------------
 say "in-VM selftest on $cpus vCPUs"
-vm_log=$BATCHPOKE_CACHE/logs/selftest.log
+vm_log=$BATCHPOKE_LOGS/selftest.log
 # The sysfs fuzzer is a static binary for the guest.
-fuzz=$BATCHPOKE_CACHE/build/batchpoke-fuzz
+fuzz=$BATCHPOKE_WORK/build/batchpoke-fuzz
 mkdir -p "${fuzz%/*}"
 gcc -static -O2 -Wall -Wextra -Werror -o "$fuzz" "$top/scripts/fuzz/batchpoke-fuzz.c" ||
 	fail "build: scripts/fuzz/batchpoke-fuzz.c"
 # So is the user-mode int3 loop (scripts/selftest/coexist.sh).
-int3=$BATCHPOKE_CACHE/build/batchpoke-int3
+int3=$BATCHPOKE_WORK/build/batchpoke-int3
 gcc -static -O2 -Wall -Wextra -Werror -o "$int3" "$top/scripts/int3/batchpoke-int3.c" ||
 	fail "build: scripts/int3/batchpoke-int3.c"
 vm_args=()
@@ -89,7 +89,7 @@ fi
 # after kilobytes of other reports must still be counted in full.
 canary=/lib/batchpoke/batchpoke_canary.ko
 expect_vm() { # NAME EXPECT(pass|fail) VERDICT-PATTERN GUEST-COMMAND
-	local name=$1 expect=$2 pattern=$3 cmd=$4 log=$BATCHPOKE_CACHE/logs/harness-$1.log rc
+	local name=$1 expect=$2 pattern=$3 cmd=$4 log=$BATCHPOKE_LOGS/harness-$1.log rc
 	local verdict=${log%.log}.verdict
 	"$here/vm-run.sh" --kdir "$kdir" --cpus 2 --quiet --log "$log" -- "$cmd" 2>"$verdict"
 	rc=$?

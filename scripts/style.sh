@@ -72,7 +72,7 @@ else
 	echo "${bad:-int3 path not found}" | head -n 10 | sed 's/^/# /'
 	status=1
 fi
-if out=$(cd rust && CARGO_TARGET_DIR=$BATCHPOKE_CACHE/cargo-target cargo clippy --quiet --all-targets -- -D warnings 2>&1); then
+if out=$(cd rust && CARGO_TARGET_DIR=$BATCHPOKE_WORK/cargo-target cargo clippy --quiet --all-targets -- -D warnings 2>&1); then
 	echo "ok host_clippy_clean"
 else
 	echo "not ok host_clippy_clean"

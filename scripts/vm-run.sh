@@ -20,7 +20,7 @@
 # with the kernel's messages, for the log) and alone to a second serial port
 # (for people and parsers: no kernel line can be interleaved with them).
 # Kept on the host: the full guest log (--log, default
-# $BATCHPOKE_CACHE/logs/vm-last.log) and the command's output (the same
+# $BATCHPOKE_LOGS/vm-last.log) and the command's output (the same
 # name with .out for .log).
 #
 # Options:
@@ -70,8 +70,8 @@ busybox=$(command -v busybox || true)
 [ -n "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || busybox=/bin/busybox
 [ -x "$busybox" ] || die "busybox (static) not found: install busybox-static"
 
-mkdir -p "$BATCHPOKE_CACHE/logs"
-log=${log:-$BATCHPOKE_CACHE/logs/vm-last.log}
+mkdir -p "$BATCHPOKE_LOGS"
+log=${log:-$BATCHPOKE_LOGS/vm-last.log}
 mkdir -p "$(dirname "$log")"
 out=${log%.log}.out
 work=$(mktemp -d)

@@ -894,7 +894,11 @@ fn nmi_readers(ctx: &Ctx) -> CaseResult {
     // SAFETY: started above.
     unsafe { batchpoke_test_nmi_stop() };
     let hits = batchpoke_api::stats().int3_hits - hits_before;
-    pr_info!("# {} flips with NMI readers: {} int3 hits in NMI context\n", FLIPS, hits);
+    pr_info!(
+        "# {} flips with NMI readers: {} int3 hits in NMI context\n",
+        FLIPS,
+        hits
+    );
     check!(n == 1, "started {} NMI senders", n);
     flipped?;
     NMI.check("NMI")?;
