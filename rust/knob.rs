@@ -40,7 +40,7 @@ pub(crate) fn show_strategy(out: &mut ShowBuf<'_>) -> Result {
 /// `strategy` write: `batch` or `serial`, optionally followed by a newline.
 pub(crate) fn store_strategy(input: &[u8]) -> Result {
     let word = input.strip_suffix(b"\n").unwrap_or(input);
-    let strategy = Strategy::from_name(word).ok_or(EINVAL)?;
+    let strategy = counted(Strategy::from_name(word).ok_or(EINVAL))?;
     with_state(|state| {
         state.engine.set_strategy(strategy);
         Ok(())
