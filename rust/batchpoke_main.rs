@@ -49,6 +49,8 @@ crate::batchpoke_module! {
 struct Batchpoke {
     state: Pin<KBox<State>>,
     _module_notifier: ffi::module_notifier::ModuleNotifier,
+    /// Reads `state`: removed first on unload (see `drop`).
+    debugfs: Option<ffi::debugfs::DebugDir>,
 }
 
 impl kernel::Module for Batchpoke {
@@ -84,12 +86,15 @@ impl kernel::Module for Batchpoke {
         Ok(Batchpoke {
             state,
             _module_notifier: module_notifier,
+            debugfs: Some(ffi::debugfs::DebugDir::create()),
         })
     }
 }
 
 impl Drop for Batchpoke {
     fn drop(&mut self) {
+        // Waits for its readers, which use the state.
+        drop(self.debugfs.take());
         self.state.shutdown();
         state::withdraw();
         // Whatever happened since load, every site of the demo keys must

@@ -44,6 +44,9 @@ allow=(
 	--allowlist-function 'kobject_create_and_add|kobject_put|sysfs_create_group|sysfs_remove_group'
 	--allowlist-var 'batchpoke_.*_group'
 	--allowlist-var 'kernel_kobj'
+	# debugfs batchpoke/sites (the file itself is in debugfs.c)
+	--allowlist-function 'batchpoke_debugfs_(create|remove)|seq_write'
+	--opaque-type 'seq_file'
 	# symbol lookup and time
 	--allowlist-function 'sprint_symbol|ktime_get'
 	--allowlist-var 'KSYM_SYMBOL_LEN'
