@@ -47,10 +47,13 @@ crate::batchpoke_module! {
 /// The loaded module.
 ///
 /// Fields are dropped in declaration order, which is the teardown order:
-/// the module notifier goes first, so no `MODULE_STATE_GOING` callback can
-/// still be using the state while it is shut down and freed.
+/// the module notifier and the debugfs directory go first, so no
+/// `MODULE_STATE_GOING` callback or debugfs reader can still be using the
+/// state while it is shut down and freed.
 struct Batchpoke {
     _module_notifier: ffi::module_notifier::ModuleNotifier,
+    /// Reads the state: removed (waiting for its readers) before it.
+    _debugfs: ffi::debugfs::DebugDir,
     _state: PublishedState,
 }
 
@@ -77,6 +80,7 @@ impl kernel::Module for Batchpoke {
         );
         Ok(Batchpoke {
             _module_notifier: module_notifier,
+            _debugfs: ffi::debugfs::DebugDir::create(),
             _state: state,
         })
     }

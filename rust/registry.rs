@@ -140,6 +140,11 @@ impl Registry {
             .position(|e| e.status == Status::Live && e.key.as_ptr().cast_const() == key)
     }
 
+    /// The live keys, in registration order.
+    pub(crate) fn live(&self) -> impl Iterator<Item = &KeyEntry> {
+        self.entries.iter().filter(|e| !e.dead)
+    }
+
     /// The live key at `index`.
     pub(crate) fn get(&self, index: usize) -> Option<&KeyEntry> {
         self.entries.get(index).filter(|e| e.status == Status::Live)

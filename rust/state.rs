@@ -205,6 +205,14 @@ impl State {
         }))
     }
 
+    /// Runs `f` on every live key, in registration order, registry locked:
+    /// no key comes or goes and no transaction runs meanwhile.
+    pub(crate) fn for_each_key(&self, mut f: impl FnMut(&KeyEntry)) {
+        for entry in self.registry.lock().live() {
+            f(entry);
+        }
+    }
+
     /// Runs `f` on the key called `name`, registry locked.
     pub(crate) fn with_key<R>(&self, name: &[u8], f: impl FnOnce(&KeyEntry) -> R) -> Result<R> {
         let registry = self.registry.lock();

@@ -46,6 +46,9 @@ allow=(
 	--allowlist-type 'kobj_attribute'
 	--allowlist-var 'batchpoke_.*_group'
 	--allowlist-var 'kernel_kobj'
+	# debugfs batchpoke/sites (the file itself is in debugfs.c)
+	--allowlist-function 'batchpoke_debugfs_(create|remove)|seq_write'
+	--opaque-type 'seq_file'
 	# symbol lookup and time
 	--allowlist-function 'sprint_symbol|ktime_get'
 	--allowlist-var 'KSYM_SYMBOL_LEN'

@@ -5,6 +5,7 @@
  * own bindgen flags.
  */
 #include <linux/cpu.h>
+#include <linux/debugfs.h>
 #include <linux/jump_label.h>
 #include <linux/kdebug.h>
 #include <linux/kobject.h>
@@ -12,6 +13,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
+#include <linux/seq_file.h>
 #include <linux/smp.h>
 #include <linux/sysfs.h>
 #include <linux/utsname.h>

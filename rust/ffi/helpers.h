@@ -35,6 +35,16 @@ void batchpoke_helper_warn_bad_site(unsigned long addr);
 /* KSYM_SYMBOL_LEN: the buffer size sprint_symbol() needs. */
 size_t batchpoke_helper_ksym_symbol_len(void);
 
+/*
+ * Creates debugfs batchpoke/sites (debugfs.c); returns the directory, or an
+ * error pointer that batchpoke_debugfs_remove() accepts too.
+ */
+struct dentry;
+struct dentry *batchpoke_debugfs_create(void);
+
+/* Removes the directory and its file; returns once no reader runs. */
+void batchpoke_debugfs_remove(struct dentry *dir);
+
 /* The attribute groups of /sys/kernel/batchpoke and of each key (sysfs_attrs.c). */
 struct attribute_group;
 extern const struct attribute_group batchpoke_root_group;

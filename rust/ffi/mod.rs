@@ -23,6 +23,7 @@ pub(crate) mod bindings {
     include!("bindings_generated.rs");
 }
 
+pub(crate) mod debugfs;
 pub(crate) mod exports;
 pub(crate) mod int3;
 pub(crate) mod jump_table;
