@@ -142,7 +142,7 @@ impl Registry {
 
     /// The live keys, in registration order.
     pub(crate) fn live(&self) -> impl Iterator<Item = &KeyEntry> {
-        self.entries.iter().filter(|e| !e.dead)
+        self.entries.iter().filter(|e| e.status == Status::Live)
     }
 
     /// The live key at `index`.
