@@ -29,7 +29,11 @@ if grep -q '^batchpoke ' /proc/modules; then echo "# batchpoke is already loaded
 # --- helpers -------------------------------------------------------------------
 online=$(grep -c ^processor /proc/cpuinfo)
 # Everything a refused request must leave alone.
+# The bytes of every site, read from the text (debugfs, batchpoke's own file).
+SITES_FILE=/sys/kernel/debug/batchpoke/sites
+sites_of() { { md5sum <"$SITES_FILE" || echo "none"; } 2>/dev/null | cut -d' ' -f1; }
 snapshot() {
+	printf 'sites=%s ' "$(sites_of)"
 	for k in "$KEYS"/*; do printf '%s=%s ' "${k##*/}" "$(cat "$k/enabled")"; done
 	printf 'strategy=%s ' "$(cat "$SYS/strategy")"
 	for c in transactions sites_patched sync_rounds last_ns max_ns; do printf '%s=%s ' $c "$(stat_of $c)"; done
@@ -147,7 +151,7 @@ else
 fi
 r0=$(stat_of sync_rounds) s0=$(stat_of sites_patched)
 printf 'batchpoke.demo_a=0\tbatchpoke.demo_b=0\nbatchpoke.demo_c=1  batchpoke.demo_d=1\n' >"$SYS/transaction"
-if [ "$(snapshot | cut -d' ' -f1-4)" = "batchpoke.demo_a=0 batchpoke.demo_b=0 batchpoke.demo_c=1 batchpoke.demo_d=1" ] &&
+if [ "$(snapshot | cut -d' ' -f2-5)" = "batchpoke.demo_a=0 batchpoke.demo_b=0 batchpoke.demo_c=1 batchpoke.demo_d=1" ] &&
 	[ $(($(stat_of sync_rounds) - r0)) = 3 ] && [ $(($(stat_of sites_patched) - s0)) = $((1 + 8 + 64 + 512)) ]; then
 	ktap_ok transaction_four_keys_585_sites_3_rounds
 else
@@ -254,8 +258,6 @@ fi
 # allocation on the path of a 512-site flip fail in turn. Each attempt must
 # either apply or fail with ENOMEM and change nothing (site bytes included).
 FS=/sys/kernel/debug/failslab
-SITES_FILE=/sys/kernel/debug/batchpoke/sites
-sites_of() { if [ -r "$SITES_FILE" ]; then md5sum <"$SITES_FILE"; fi; }
 if [ -d "$FS" ]; then
 	echo Y >"$FS/task-filter"; echo N >"$FS/ignore-gfp-wait"; echo 100 >"$FS/probability"
 	echo 1 >"$FS/interval"; echo -1 >"$FS/times"; echo 0 >"$FS/verbose"
@@ -263,7 +265,7 @@ if [ -d "$FS" ]; then
 	while [ $budget -le 32768 ] && [ -z "$fi_msg" ]; do
 		echo $budget >"$FS/space"
 		# `refused` may grow by one: the failure may hit before or inside batchpoke.
-		before="$(snapshot) $(sites_of)" r0=$(stat_of refused)
+		before=$(snapshot) r0=$(stat_of refused)
 		err=$(sh -c "echo 1 >/proc/self/make-it-fail; echo 1 >$KEYS/batchpoke.demo_d/enabled" 2>&1)
 		got=$(errno_of "$(echo "$err" | grep -iE "error writing|can't open|can't create")")
 		if [ "$(cat "$KEYS/batchpoke.demo_d/enabled")" = 1 ]; then
@@ -271,8 +273,8 @@ if [ -d "$FS" ]; then
 			flip batchpoke.demo_d 0
 		elif [ "$got" != ENOMEM ]; then
 			fi_msg="budget $budget: $got ($err)"
-		elif [ "$(snapshot) $(sites_of)" != "$before" ]; then
-			fi_msg="budget $budget: state changed: '$before' -> '$(snapshot) $(sites_of)'"
+		elif [ "$(snapshot)" != "$before" ]; then
+			fi_msg="budget $budget: state changed: '$before' -> '$(snapshot)'"
 		elif [ $(($(stat_of refused) - r0)) -gt 1 ]; then
 			fi_msg="budget $budget: one failed write counted $(($(stat_of refused) - r0)) refusals"
 		else
