@@ -345,7 +345,11 @@ impl Registry {
     pub(crate) fn retire_module(&mut self, owner: Option<*const bindings::module>) -> usize {
         let mut count = 0;
         for entry in self.entries.iter_mut() {
-            if entry.status != Status::Dead && owner.is_none_or(|o| entry.is_owned_by(o)) {
+            let owned = match owner {
+                Some(owner) => entry.is_owned_by(owner),
+                None => true,
+            };
+            if entry.status != Status::Dead && owned {
                 entry.status = Status::Dead;
                 count += 1;
             }
