@@ -728,9 +728,11 @@ fn int3_handler_was_hit(_ctx: &Ctx) -> CaseResult {
 
 // ----------------------------------------------------------------------------
 
+mod lifecycle_cases;
+
 type Case = (&'static str, fn(&Ctx) -> CaseResult);
 
-const CASES: [Case; 34] = [
+const CASES: [Case; 38] = [
     ("initial_states_match_compiled_sites", initial_states),
     ("registration_finds_every_site", registration_counts_sites),
     ("unlikely_site_key_off_flip_and_back", combo_unlikely_off),
@@ -778,6 +780,23 @@ const CASES: [Case; 34] = [
         concurrent_transactions,
     ),
     ("int3_handler_hit_during_concurrency", int3_handler_was_hit),
+    // Registration edge cases (lifecycle_cases.rs).
+    (
+        "two_registrations_drop_one_keeps_other",
+        lifecycle_cases::two_registrations,
+    ),
+    (
+        "key_outside_module_refused_einval",
+        lifecycle_cases::foreign_keys_refused,
+    ),
+    (
+        "init_text_site_refused_einval_other_keys_fine",
+        lifecycle_cases::init_text_site_refused,
+    ),
+    (
+        "c_entry_points_null_arrays",
+        lifecycle_cases::c_entry_points_null,
+    ),
     ("keys_back_to_initial_states", all_unchanged),
     ("unregistered_key_untouched", |ctx| {
         ctx.expect(&UNREGISTERED, run_unregistered, false)
