@@ -49,12 +49,33 @@ crate::batchpoke_module! {
 /// Fields are dropped in declaration order, which is the teardown order:
 /// the module notifier and the debugfs directory go first, so no
 /// `MODULE_STATE_GOING` callback or debugfs reader can still be using the
-/// state while it is shut down and freed.
+/// state while it is shut down and freed; the final check goes last, once
+/// no transaction can be in flight.
 struct Batchpoke {
     _module_notifier: ffi::module_notifier::ModuleNotifier,
     /// Reads the state: removed (waiting for its readers) before it.
     _debugfs: ffi::debugfs::DebugDir,
     _state: PublishedState,
+    _final_check: FinalCheck,
+}
+
+/// Checks the demo sites when dropped, the last thing batchpoke does.
+///
+/// It must come after the state's teardown: until that has drained the
+/// sysfs callbacks, a transaction may be patching the demo sites, and a
+/// site already patched would disagree with its key's state.
+struct FinalCheck;
+
+impl Drop for FinalCheck {
+    fn drop(&mut self) {
+        // Whatever happened since load, every site of the demo keys must
+        // still say its key's state.
+        if demo::self_check().is_err() {
+            // SAFETY: plain call.
+            unsafe { ffi::bindings::batchpoke_helper_warn_bad_site(0) };
+        }
+        pr_info!("batchpoke {} unloaded\n", VERSION);
+    }
 }
 
 impl kernel::Module for Batchpoke {
@@ -82,18 +103,7 @@ impl kernel::Module for Batchpoke {
             _module_notifier: module_notifier,
             _debugfs: ffi::debugfs::DebugDir::create(),
             _state: state,
+            _final_check: FinalCheck,
         })
-    }
-}
-
-impl Drop for Batchpoke {
-    fn drop(&mut self) {
-        // Whatever happened since load, every site of the demo keys must
-        // still say its key's state.
-        if demo::self_check().is_err() {
-            // SAFETY: plain call.
-            unsafe { ffi::bindings::batchpoke_helper_warn_bad_site(0) };
-        }
-        pr_info!("batchpoke {} unloaded\n", VERSION);
     }
 }

@@ -17,6 +17,7 @@
 use core::ffi::CStr;
 use core::ptr::NonNull;
 
+use kernel::alloc::flags::__GFP_NOWARN;
 use kernel::alloc::{KVVec, KVec};
 use kernel::prelude::*;
 
@@ -402,7 +403,10 @@ impl Registry {
                         );
                         return Err(E2BIG);
                     }
-                    pokes.push(poke, GFP_KERNEL)?;
+                    // A large transaction's vector falls back to vmalloc,
+                    // whose failure would print a stack dump: the caller
+                    // gets ENOMEM instead, with nothing changed.
+                    pokes.push(poke, GFP_KERNEL | __GFP_NOWARN)?;
                 }
             }
         }

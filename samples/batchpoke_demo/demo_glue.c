@@ -9,12 +9,27 @@
 #include <linux/hrtimer.h>
 #include <linux/kobject.h>
 #include <linux/kthread.h>
+#include <linux/moduleparam.h>
+#include <linux/sched.h>
 #include <linux/sysfs.h>
 
 #include "../../rust/batchpoke_api/compat.h"
 #include "demo_glue.h"
 
 #define TICK_NS (10 * NSEC_PER_MSEC)
+
+/*
+ * Test-only behaviours for batchpoke's lifecycle selftests; a real client
+ * has neither. module_param works on every supported kernel, unlike the
+ * Rust module! params.
+ */
+bool batchpoke_demo_forget;
+module_param_named(forget, batchpoke_demo_forget, bool, 0444);
+MODULE_PARM_DESC(forget, "Test only: never unregister the keys, so batchpoke's module notifier must drop them");
+
+bool batchpoke_demo_serial_loop;
+module_param_named(serial_loop, batchpoke_demo_serial_loop, bool, 0444);
+MODULE_PARM_DESC(serial_loop, "Test only: the kthread flips the keys in serial transactions, back to back");
 
 static struct hrtimer tick_timer;
 static struct task_struct *worker;
@@ -31,7 +46,11 @@ static int worker_fn(void *unused)
 {
 	while (!kthread_should_stop()) {
 		batchpoke_demo_worker_step();
-		msleep(5);
+		/* Back to back, so that an unload finds a transaction in flight. */
+		if (batchpoke_demo_serial_loop)
+			cond_resched();
+		else
+			msleep(5);
 	}
 	return 0;
 }

@@ -12,6 +12,8 @@ void batchpoke_demo_worker_step(void);
 ssize_t batchpoke_demo_show_counters(char *buf);
 
 /* Implemented in C (demo_glue.c). */
+extern bool batchpoke_demo_forget;
+extern bool batchpoke_demo_serial_loop;
 int batchpoke_demo_glue_start(void);
 void batchpoke_demo_glue_stop(void);
 

@@ -16,6 +16,12 @@
 //! echo 1 > /sys/kernel/batchpoke/keys/batchpoke_demo.accounting/enabled
 //! cat /sys/kernel/batchpoke_demo/counters
 //! ```
+//!
+//! Two parameters exist for batchpoke's lifecycle selftests only: `forget=1`
+//! loses the registration, so batchpoke's module notifier must drop the
+//! keys when the module goes; `serial_loop=1` makes the kthread flip both
+//! keys in serial transactions, back to back, so that an unload finds one
+//! in flight.
 
 use core::ffi::c_char;
 use core::fmt::Write;
@@ -30,7 +36,7 @@ mod batchpoke_api;
 #[path = "../../rust/pure/mod.rs"]
 mod pure;
 
-use batchpoke_api::Registration;
+use batchpoke_api::{Change, Registration};
 use pure::writer::SliceWriter;
 
 crate::batchpoke_module! {
@@ -50,6 +56,8 @@ static WORKER_STEPS: AtomicU64 = AtomicU64::new(0);
 static WORKER_ACCOUNTED: AtomicU64 = AtomicU64::new(0);
 static FAST_PATH_EVENTS: AtomicU64 = AtomicU64::new(0);
 static SLOW_PATH_EVENTS: AtomicU64 = AtomicU64::new(0);
+static SERIAL_FLIPS: AtomicU64 = AtomicU64::new(0);
+static SERIAL_ERRORS: AtomicU64 = AtomicU64::new(0);
 
 fn handle_event() {
     if static_branch_likely!(FAST_PATH) {
@@ -75,6 +83,30 @@ extern "C" fn batchpoke_demo_worker_step() {
         WORKER_ACCOUNTED.fetch_add(1, Ordering::Relaxed);
     }
     handle_event();
+    // SAFETY: a module parameter, set before init and read-only after.
+    if unsafe { batchpoke_demo_serial_loop } {
+        flip_serially();
+    }
+}
+
+/// One serial transaction flipping both keys (`serial_loop=1`). The keys
+/// stay registered until the kthread has stopped, so it never fails.
+fn flip_serially() {
+    let accounting = !ACCOUNTING.is_enabled();
+    let changes = [
+        Change::new(&ACCOUNTING, accounting),
+        Change::new(&FAST_PATH, !accounting),
+    ];
+    match batchpoke_api::apply_serial(&changes) {
+        Ok(_) => {
+            SERIAL_FLIPS.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            if SERIAL_ERRORS.fetch_add(1, Ordering::Relaxed) == 0 {
+                pr_err!("serial transaction failed: {:?}\n", e);
+            }
+        }
+    }
 }
 
 /// # Safety
@@ -92,6 +124,8 @@ unsafe extern "C" fn batchpoke_demo_show_counters(buf: *mut c_char) -> isize {
         ("worker_accounted", &WORKER_ACCOUNTED),
         ("fast_path_events", &FAST_PATH_EVENTS),
         ("slow_path_events", &SLOW_PATH_EVENTS),
+        ("serial_flips", &SERIAL_FLIPS),
+        ("serial_errors", &SERIAL_ERRORS),
     ];
     for (name, value) in counters {
         if writeln!(page, "{} {}", name, value.load(Ordering::Relaxed)).is_err() {
@@ -104,10 +138,13 @@ unsafe extern "C" fn batchpoke_demo_show_counters(buf: *mut c_char) -> isize {
 extern "C" {
     fn batchpoke_demo_glue_start() -> core::ffi::c_int;
     fn batchpoke_demo_glue_stop();
+    static batchpoke_demo_forget: bool;
+    static batchpoke_demo_serial_loop: bool;
 }
 
 struct BatchpokeDemo {
-    _keys: Registration,
+    /// `None` with `forget=1`.
+    _keys: Option<Registration>,
 }
 
 impl kernel::Module for BatchpokeDemo {
@@ -121,6 +158,16 @@ impl kernel::Module for BatchpokeDemo {
         pr_info!(
             "batchpoke_demo loaded: keys batchpoke_demo.accounting, batchpoke_demo.fast_path\n"
         );
+        // SAFETY: a module parameter, set before init and read-only after.
+        let keys = if unsafe { batchpoke_demo_forget } {
+            // The keys stay registered (and the registration's small key
+            // list is leaked): batchpoke's module notifier must drop them
+            // when this module goes away.
+            core::mem::forget(keys);
+            None
+        } else {
+            Some(keys)
+        };
         Ok(BatchpokeDemo { _keys: keys })
     }
 }

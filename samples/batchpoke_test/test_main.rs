@@ -908,6 +908,8 @@ fn nmi_readers(ctx: &Ctx) -> CaseResult {
 
 // ----------------------------------------------------------------------------
 
+mod lifecycle_cases;
+
 type Case = (&'static str, fn(&Ctx) -> CaseResult);
 
 const CASES: &[Case] = &[
@@ -960,6 +962,23 @@ const CASES: &[Case] = &[
     ),
     ("int3_handler_hit_during_concurrency", int3_handler_was_hit),
     ("nmi_readers_see_real_states_int3_in_nmi", nmi_readers),
+    // Registration edge cases (lifecycle_cases.rs).
+    (
+        "two_registrations_drop_one_keeps_other",
+        lifecycle_cases::two_registrations,
+    ),
+    (
+        "key_outside_module_refused_einval",
+        lifecycle_cases::foreign_keys_refused,
+    ),
+    (
+        "init_text_site_refused_einval_other_keys_fine",
+        lifecycle_cases::init_text_site_refused,
+    ),
+    (
+        "c_entry_points_null_arrays",
+        lifecycle_cases::c_entry_points_null,
+    ),
     ("unregistered_key_untouched", |ctx| {
         ctx.expect(&UNREGISTERED, run_unregistered, false)
     }),

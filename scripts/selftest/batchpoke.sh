@@ -16,6 +16,7 @@ here=$(dirname "$0")
 . "$here/ktap.sh"
 . "$here/measure.sh"
 . "$here/coexist.sh"
+. "$here/lifecycle.sh"
 
 SYS=/sys/kernel/batchpoke
 KEYS=$SYS/keys
@@ -87,7 +88,7 @@ expect_big_refused() {
 # flip KEY VALUE: sets a key through its enabled file.
 flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
-ktap_plan $((73 + COEXIST_CASES))
+ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES))
 
 # --- loading --------------------------------------------------------------------
 if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
@@ -443,6 +444,9 @@ elif [ $((slab1 - slab0)) -lt 256 ]; then
 else
 	ktap_fail lifecycle_slab_growth_under_256_kib "grew $((slab1 - slab0)) kB"
 fi
+
+# Unload races, clients gone without unregistering, teardown in flight.
+lifecycle_cases
 
 # --- unloading ----------------------------------------------------------------------------
 klog_clear
