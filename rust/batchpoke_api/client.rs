@@ -10,34 +10,45 @@
 //! batchpoke_api::apply(&[Change::new(&TRACE_IO, true)])?;
 //! ```
 
-use core::ffi::c_int;
-
 use kernel::prelude::*;
 
 use super::{Change, Key, Report, Stats, APPLY_SERIAL};
 
-// `struct module` contains arrays bindgen renders as empty structs, which
-// the lint flags; only pointers to it cross the boundary.
-#[allow(improper_ctypes)]
-extern "C" {
-    fn batchpoke_register_keys(
-        owner: *mut kernel::bindings::module,
-        keys: *const *const Key,
-        count: usize,
-    ) -> c_int;
-    fn batchpoke_unregister_keys(
-        owner: *mut kernel::bindings::module,
-        keys: *const *const Key,
-        count: usize,
-    );
-    fn batchpoke_apply(
-        changes: *const Change,
-        count: usize,
-        flags: u32,
-        report: *mut Report,
-    ) -> c_int;
-    fn batchpoke_read_stats(stats: *mut Stats);
+/// batchpoke's exported C entry points, which the safe API below wraps.
+/// Only tests call them directly (with what the wrappers never pass).
+#[doc(hidden)]
+pub mod raw {
+    use core::ffi::c_int;
+
+    use super::{Change, Key, Report, Stats};
+
+    // `struct module` contains arrays bindgen renders as empty structs,
+    // which the lint flags; only pointers to it cross the boundary.
+    #[allow(improper_ctypes)]
+    extern "C" {
+        pub fn batchpoke_register_keys(
+            owner: *mut kernel::bindings::module,
+            keys: *const *const Key,
+            count: usize,
+        ) -> c_int;
+        pub fn batchpoke_unregister_keys(
+            owner: *mut kernel::bindings::module,
+            keys: *const *const Key,
+            count: usize,
+        );
+        pub fn batchpoke_apply(
+            changes: *const Change,
+            count: usize,
+            flags: u32,
+            report: *mut Report,
+        ) -> c_int;
+        pub fn batchpoke_read_stats(stats: *mut Stats);
+    }
 }
+
+use raw::{
+    batchpoke_apply, batchpoke_read_stats, batchpoke_register_keys, batchpoke_unregister_keys,
+};
 
 /// A module's keys, registered with batchpoke until this is dropped.
 ///

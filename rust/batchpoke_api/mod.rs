@@ -21,5 +21,5 @@ mod site;
 
 // A client uses some of these, not all.
 #[allow(unused_imports)]
-pub use client::{apply, apply_serial, set, stats, Registration};
+pub use client::{apply, apply_serial, raw, set, stats, Registration};
 pub use key::{Change, Key, Report, Stats, APPLY_SERIAL};

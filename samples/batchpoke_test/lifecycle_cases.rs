@@ -13,32 +13,12 @@ use core::ptr;
 use kernel::prelude::*;
 
 use super::{flip, CaseResult, Ctx};
+use crate::batchpoke_api::raw::{
+    batchpoke_apply, batchpoke_register_keys, batchpoke_unregister_keys,
+};
 use crate::batchpoke_api::{self, Change, Key, Registration, Report};
 use crate::keys::S1;
 use crate::{define_key, static_branch_likely, static_branch_unlikely};
-
-// The raw C entry points (rust/ffi/exports.rs), to call them with what the
-// safe wrapper in client.rs never passes. Only pointers to `struct module`
-// cross.
-#[allow(improper_ctypes)]
-extern "C" {
-    fn batchpoke_register_keys(
-        owner: *mut kernel::bindings::module,
-        keys: *const *const Key,
-        count: usize,
-    ) -> c_int;
-    fn batchpoke_unregister_keys(
-        owner: *mut kernel::bindings::module,
-        keys: *const *const Key,
-        count: usize,
-    );
-    fn batchpoke_apply(
-        changes: *const Change,
-        count: usize,
-        flags: u32,
-        report: *mut Report,
-    ) -> c_int;
-}
 
 define_key!(pub(crate) LC_A: c"lc_a" = false);
 define_key!(pub(crate) LC_B: c"lc_b" = true);
