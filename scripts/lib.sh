@@ -9,9 +9,13 @@ BATCHPOKE_CACHE=${BATCHPOKE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/batchpoke}
 # Guest logs, guest binaries and cargo's target directory belong to one
 # checkout (kernel trees and tools are shared): two checkouts can test at
 # the same time without reading each other's logs.
-BATCHPOKE_CHECKOUT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BATCHPOKE_WORK=$BATCHPOKE_CACHE/work/$(printf %s "$BATCHPOKE_CHECKOUT" | sha256sum | cut -c1-12)
-BATCHPOKE_LOGS=$BATCHPOKE_WORK/logs
+# (The Makefile sources this file with /bin/sh for the toolchain settings
+# only: what follows needs bash.)
+if [ -n "${BASH_VERSION:-}" ]; then
+	BATCHPOKE_CHECKOUT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	BATCHPOKE_WORK=$BATCHPOKE_CACHE/work/$(printf %s "$BATCHPOKE_CHECKOUT" | sha256sum | cut -c1-12)
+	BATCHPOKE_LOGS=$BATCHPOKE_WORK/logs
+fi
 
 # Linux 7.3 is the primary kernel, 6.12 LTS the compatibility target.
 KERNEL=${KERNEL:-7.3}
