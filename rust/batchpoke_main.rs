@@ -12,7 +12,7 @@ use kernel::prelude::*;
 // Shared with client modules, which use different subsets of it; the
 // client side (client.rs) is theirs only.
 #[allow(unreachable_pub, dead_code)]
-#[path = "batchpoke_api"]
+#[path = "sys/batchpoke_api"]
 mod batchpoke_api {
     pub mod compat;
     mod key;
@@ -21,7 +21,7 @@ mod batchpoke_api {
 }
 mod demo;
 mod engine;
-mod ffi;
+mod sys;
 mod knob;
 // Shared with the host crate (rust/Cargo.toml), whose public API it is.
 #[allow(unreachable_pub, dead_code)]
@@ -30,7 +30,7 @@ mod registry;
 mod state;
 mod stats;
 
-use ffi::sysfs::{Dir, Group};
+use sys::sysfs::{Dir, Group};
 use state::{PublishedState, State};
 
 /// The module's version, kept equal to `rust/Cargo.toml`'s by a host test.
@@ -52,9 +52,9 @@ crate::batchpoke_module! {
 /// state while it is shut down and freed; the final check goes last, once
 /// no transaction can be in flight.
 struct Batchpoke {
-    _module_notifier: ffi::module_notifier::ModuleNotifier,
+    _module_notifier: sys::module_notifier::ModuleNotifier,
     /// Reads the state: removed (waiting for its readers) before it.
-    _debugfs: ffi::debugfs::DebugDir,
+    _debugfs: sys::debugfs::DebugDir,
     _state: PublishedState,
     _final_check: FinalCheck,
 }
@@ -72,7 +72,7 @@ impl Drop for FinalCheck {
         // still say its key's state.
         if demo::self_check().is_err() {
             // SAFETY: plain call.
-            unsafe { ffi::bindings::batchpoke_helper_warn_bad_site(0) };
+            unsafe { sys::bindings::batchpoke_helper_warn_bad_site(0) };
         }
         pr_info!("batchpoke {} unloaded\n", VERSION);
     }
@@ -89,19 +89,19 @@ impl kernel::Module for Batchpoke {
         // module notifier (field order) and no client can be loaded while
         // this module goes away.
         let state = unsafe { PublishedState::publish(state) };
-        let this = module.as_ptr().cast::<ffi::bindings::module>();
+        let this = module.as_ptr().cast::<sys::bindings::module>();
         // SAFETY: the demo keys are statics of this module, which stays
         // loaded until `state` (which unregisters them) is dropped.
         unsafe { state.register(this, &demo::keys()) }?;
-        let module_notifier = ffi::module_notifier::ModuleNotifier::register()?;
+        let module_notifier = sys::module_notifier::ModuleNotifier::register()?;
         pr_info!(
             "batchpoke {} loaded on Linux {}\n",
             VERSION,
-            ffi::kernel_release()
+            sys::kernel_release()
         );
         Ok(Batchpoke {
             _module_notifier: module_notifier,
-            _debugfs: ffi::debugfs::DebugDir::create(),
+            _debugfs: sys::debugfs::DebugDir::create(),
             _state: state,
             _final_check: FinalCheck,
         })

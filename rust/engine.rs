@@ -13,9 +13,9 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use kernel::prelude::*;
 
-use crate::ffi::int3::Int3Handler;
-use crate::ffi::text::{read_site, KernelText, TextAlias, TextLocks};
-use crate::ffi::time::now_ns;
+use crate::sys::int3::Int3Handler;
+use crate::sys::text::{read_site, KernelText, TextAlias, TextLocks};
+use crate::sys::time::now_ns;
 use crate::pure::plan::{self, PlanError, Poke};
 use crate::stats::STATS;
 
@@ -136,7 +136,7 @@ impl Engine {
                 );
                 // SAFETY: plain call.
                 unsafe {
-                    crate::ffi::bindings::batchpoke_helper_warn_bad_site(
+                    crate::sys::bindings::batchpoke_helper_warn_bad_site(
                         poke.addr as core::ffi::c_ulong,
                     )
                 };

@@ -8,7 +8,7 @@ use core::fmt::Write;
 use kernel::prelude::*;
 
 use crate::engine::Strategy;
-use crate::ffi::sysfs::ShowBuf;
+use crate::sys::sysfs::ShowBuf;
 use crate::pure::txn::{self, ParseError};
 use crate::state::{counted, with_state};
 use crate::stats::STATS;

@@ -13,9 +13,9 @@ use kernel::sync::{new_mutex, Mutex};
 
 use crate::batchpoke_api::{Change, Key};
 use crate::engine::{Applied, Engine, Strategy};
-use crate::ffi::bindings;
-use crate::ffi::jump_table::ModuleRef;
-use crate::ffi::sysfs::{Dir, Group};
+use crate::sys::bindings;
+use crate::sys::jump_table::ModuleRef;
+use crate::sys::sysfs::{Dir, Group};
 use crate::knob::parse_error;
 use crate::pure::txn;
 use crate::registry::{KeyEntry, Registry};

@@ -14,7 +14,7 @@ fix=${2:-}
 
 cd "$top"
 # rustfmt follows `mod` declarations from these roots.
-roots=(rust/batchpoke_main.rs rust/pure/mod.rs rust/batchpoke_api/mod.rs samples/*/*.rs rust/tests/*.rs)
+roots=(rust/batchpoke_main.rs rust/pure/mod.rs rust/sys/batchpoke_api/mod.rs samples/*/*.rs rust/tests/*.rs)
 fmt=(rustfmt --edition 2021 --config-path "$kdir/.rustfmt.toml")
 status=0
 if [ "$fix" = --fix ]; then

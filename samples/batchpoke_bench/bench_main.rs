@@ -21,7 +21,7 @@ use kernel::prelude::*;
 use kernel::sync::{new_mutex, Mutex};
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../rust/batchpoke_api/mod.rs"]
+#[path = "../../rust/sys/batchpoke_api/mod.rs"]
 mod batchpoke_api;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../rust/pure/mod.rs"]

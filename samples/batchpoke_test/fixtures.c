@@ -16,7 +16,7 @@
 #include <asm/apic.h>
 #include <asm/nmi.h>
 
-#include "../../rust/batchpoke_api/compat.h"
+#include "../../rust/sys/batchpoke_api/compat.h"
 #include "fixtures.h"
 
 /*

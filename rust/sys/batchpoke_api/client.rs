@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The calls a client module makes, as safe Rust over batchpoke's exported
-//! functions (`rust/ffi/exports.rs`).
+//! functions (`rust/sys/exports.rs`).
 //!
 //! ```ignore
 //! define_key!(TRACE_IO: c"trace_io" = false);

@@ -4,7 +4,7 @@
  * key with the bytes it holds, read from the text when the file is read.
  * The file operations are C because DEFINE_SHOW_ATTRIBUTE() and, on 7.3,
  * debugfs_create_file() are macros; the lines are written by Rust
- * (rust/ffi/debugfs.rs).
+ * (rust/sys/debugfs.rs).
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -12,7 +12,7 @@
 #include "helpers.h"
 
 /*
- * rust/ffi/debugfs.rs. Called directly, never through a function pointer,
+ * rust/sys/debugfs.rs. Called directly, never through a function pointer,
  * so no kCFI type hash has to match a Rust signature.
  */
 int batchpoke_debugfs_sites(struct seq_file *m);

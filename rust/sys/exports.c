@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * batchpoke's client API, implemented in Rust (rust/ffi/exports.rs). The
+ * batchpoke's client API, implemented in Rust (rust/sys/exports.rs). The
  * C declarations document the ABI client modules link against.
  */
 #include <linux/export.h>
