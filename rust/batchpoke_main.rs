@@ -19,19 +19,30 @@ mod batchpoke_api {
     mod site;
     pub use key::{Change, Key, Report, Stats, APPLY_SERIAL};
 }
+// Only `sys` (with the client API it shares with client modules) may use
+// unsafe_code; the rest is safe code on top of it.
+#[deny(unsafe_code)]
 mod demo;
+#[deny(unsafe_code)]
 mod engine;
-mod sys;
+#[deny(unsafe_code)]
 mod knob;
 // Shared with the host crate (rust/Cargo.toml), whose public API it is.
 #[allow(unreachable_pub, dead_code)]
+#[deny(unsafe_code)]
 mod pure;
+#[deny(unsafe_code)]
 mod registry;
+#[deny(unsafe_code)]
 mod state;
+#[deny(unsafe_code)]
 mod stats;
+mod sys;
 
+use state::State;
+use sys::module::ModuleRef;
+use sys::published::PublishedState;
 use sys::sysfs::{Dir, Group};
-use state::{PublishedState, State};
 
 /// The module's version, kept equal to `rust/Cargo.toml`'s by a host test.
 const VERSION: &str = "0.1.0";
@@ -46,15 +57,10 @@ crate::batchpoke_module! {
 
 /// The loaded module.
 ///
-/// Fields are dropped in declaration order, which is the teardown order:
-/// the module notifier and the debugfs directory go first, so no
-/// `MODULE_STATE_GOING` callback or debugfs reader can still be using the
-/// state while it is shut down and freed; the final check goes last, once
-/// no transaction can be in flight.
+/// Fields are dropped in declaration order: the state (whose handle
+/// unregisters its other users first, see [`PublishedState`]) before the
+/// final check, which must run once no transaction can be in flight.
 struct Batchpoke {
-    _module_notifier: sys::module_notifier::ModuleNotifier,
-    /// Reads the state: removed (waiting for its readers) before it.
-    _debugfs: sys::debugfs::DebugDir,
     _state: PublishedState,
     _final_check: FinalCheck,
 }
@@ -71,8 +77,7 @@ impl Drop for FinalCheck {
         // Whatever happened since load, every site of the demo keys must
         // still say its key's state.
         if demo::self_check().is_err() {
-            // SAFETY: plain call.
-            unsafe { sys::bindings::batchpoke_helper_warn_bad_site(0) };
+            sys::warn_bad_site(0);
         }
         pr_info!("batchpoke {} unloaded\n", VERSION);
     }
@@ -85,23 +90,14 @@ impl kernel::Module for Batchpoke {
         let root = Dir::create(c"batchpoke", None, Group::Root)?;
         let keys = Dir::create(c"keys", Some(&root.get()), Group::None)?;
         let state = KBox::pin_init(State::new(engine, root, keys), GFP_KERNEL)?;
-        // SAFETY: this is the only `PublishedState`; it is dropped after the
-        // module notifier (field order) and no client can be loaded while
-        // this module goes away.
-        let state = unsafe { PublishedState::publish(state) };
-        let this = module.as_ptr().cast::<sys::bindings::module>();
-        // SAFETY: the demo keys are statics of this module, which stays
-        // loaded until `state` (which unregisters them) is dropped.
-        unsafe { state.register(this, &demo::keys()) }?;
-        let module_notifier = sys::module_notifier::ModuleNotifier::register()?;
+        let state = PublishedState::publish(state)?;
+        state.register(ModuleRef::this(module)?, &demo::keys())?;
         pr_info!(
             "batchpoke {} loaded on Linux {}\n",
             VERSION,
             sys::kernel_release()
         );
         Ok(Batchpoke {
-            _module_notifier: module_notifier,
-            _debugfs: sys::debugfs::DebugDir::create(),
             _state: state,
             _final_check: FinalCheck,
         })

@@ -13,11 +13,12 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use kernel::prelude::*;
 
-use crate::sys::int3::Int3Handler;
-use crate::sys::text::{read_site, KernelText, TextAlias, TextLocks};
-use crate::sys::time::now_ns;
-use crate::pure::plan::{self, PlanError, Poke};
+use crate::pure::plan::{self, PlanError};
 use crate::stats::STATS;
+use crate::sys::int3::Int3Handler;
+use crate::sys::text::{TextAlias, TextLocks, TextPokes};
+use crate::sys::time::now_ns;
+use crate::sys::warn_bad_site;
 
 /// How a transaction's pokes are applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,42 +92,31 @@ impl Engine {
 
     /// Applies `pokes` as one transaction: all of them or, on any error,
     /// none. `pokes` is sorted and de-duplicated in place.
-    ///
-    /// # Safety
-    ///
-    /// Every poke's site must lie in the text of a module that stays loaded
-    /// during the call, and only batchpoke may patch those sites.
-    pub(crate) unsafe fn apply(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {
+    pub(crate) fn apply(&self, pokes: &mut TextPokes<'_>, strategy: Strategy) -> Result<Applied> {
         let start = now_ns();
         let applied = self.patch(pokes, strategy)?;
         STATS.transaction(applied.sites, now_ns().saturating_sub(start));
         Ok(applied)
     }
 
-    fn patch(&self, pokes: &mut [Poke], strategy: Strategy) -> Result<Applied> {
-        let len = plan::prepare(pokes).map_err(plan_error)?;
-        let pokes = &pokes[..len];
-        if pokes.is_empty() {
+    fn patch(&self, pokes: &mut TextPokes<'_>, strategy: Strategy) -> Result<Applied> {
+        pokes.prepare().map_err(plan_error)?;
+        if pokes.len() == 0 {
             return Ok(Applied::default());
         }
-        // SAFETY: every site is in module text that stays loaded during the
-        // call (the caller's contract). Mapping (which allocates) comes
-        // before the locks; nothing is written until verified under them.
-        let alias = unsafe { TextAlias::map(pokes)? };
+        // Mapping allocates, so it comes before the locks; nothing is
+        // written until the sites are verified under them.
+        let alias = TextAlias::map(pokes)?;
         let locked = self.locks.lock();
-        // SAFETY: every site is mapped module text (the caller's contract).
-        plan::verify(pokes, |addr| unsafe { read_site(addr) }).map_err(plan_error)?;
-        // SAFETY: the sites were verified just above under `locked`, and
-        // `text` is only driven by run_batch/run_serial on `pokes`.
-        let mut text = unsafe { KernelText::new(&alias, &locked) };
+        let mut text = locked.text(&alias, pokes).map_err(plan_error)?;
         match strategy {
-            Strategy::Batch => plan::run_batch(pokes, &mut text),
-            Strategy::Serial => plan::run_serial(pokes, &mut text),
+            Strategy::Batch => plan::run_batch(pokes.as_slice(), &mut text),
+            Strategy::Serial => plan::run_serial(pokes.as_slice(), &mut text),
         };
+        let rounds = text.rounds();
+        drop(text);
         // Every CPU now runs the new bytes; check they are what was meant.
-        for poke in pokes {
-            // SAFETY: as for `verify` above.
-            let now = unsafe { read_site(poke.addr) };
+        for (poke, now) in pokes.current() {
             if now != poke.new {
                 pr_err!(
                     "site {:#x} holds {:02x?} after patching, expected {:02x?}\n",
@@ -134,17 +124,12 @@ impl Engine {
                     now,
                     poke.new
                 );
-                // SAFETY: plain call.
-                unsafe {
-                    crate::sys::bindings::batchpoke_helper_warn_bad_site(
-                        poke.addr as core::ffi::c_ulong,
-                    )
-                };
+                warn_bad_site(poke.addr);
             }
         }
         Ok(Applied {
             sites: pokes.len(),
-            rounds: text.rounds(),
+            rounds,
         })
     }
 }

@@ -8,24 +8,18 @@ use core::fmt::Write;
 use kernel::prelude::*;
 
 use crate::engine::Strategy;
-use crate::sys::sysfs::ShowBuf;
-use crate::pure::txn::{self, ParseError};
-use crate::state::{counted, with_state};
+use crate::pure::txn;
+use crate::pure::writer::SliceWriter;
+use crate::state::{counted, parse_error};
 use crate::stats::STATS;
+use crate::sys::global::with_state;
 
 fn fmt_err(_: core::fmt::Error) -> Error {
     EINVAL
 }
 
-/// The error code of a malformed request.
-pub(crate) fn parse_error(e: ParseError) -> Error {
-    match e {
-        ParseError::Empty | ParseError::Nul | ParseError::Malformed(_) => EINVAL,
-    }
-}
-
 /// `stats`: one `name value` line per counter.
-pub(crate) fn show_stats(out: &mut ShowBuf<'_>) -> Result {
+pub(crate) fn show_stats(out: &mut SliceWriter<'_>) -> Result {
     for (name, value) in STATS.snapshot().fields() {
         writeln!(out, "{name} {value}").map_err(fmt_err)?;
     }
@@ -33,7 +27,7 @@ pub(crate) fn show_stats(out: &mut ShowBuf<'_>) -> Result {
 }
 
 /// `strategy`: `batch` or `serial`.
-pub(crate) fn show_strategy(out: &mut ShowBuf<'_>) -> Result {
+pub(crate) fn show_strategy(out: &mut SliceWriter<'_>) -> Result {
     with_state(|state| writeln!(out, "{}", state.engine.strategy().name()).map_err(fmt_err))
 }
 
@@ -53,7 +47,7 @@ pub(crate) fn store_transaction(input: &[u8]) -> Result {
 }
 
 /// `keys/<name>/enabled`: `0` or `1`.
-pub(crate) fn show_enabled(name: &[u8], out: &mut ShowBuf<'_>) -> Result {
+pub(crate) fn show_enabled(name: &[u8], out: &mut SliceWriter<'_>) -> Result {
     with_state(|state| {
         let enabled = state.with_key(name, |entry| entry.key().is_enabled())?;
         writeln!(out, "{}", u8::from(enabled)).map_err(fmt_err)
@@ -67,7 +61,7 @@ pub(crate) fn store_enabled(name: &[u8], input: &[u8]) -> Result {
 }
 
 /// `keys/<name>/sites`: the number of branch sites.
-pub(crate) fn show_sites(name: &[u8], out: &mut ShowBuf<'_>) -> Result {
+pub(crate) fn show_sites(name: &[u8], out: &mut SliceWriter<'_>) -> Result {
     with_state(|state| {
         let sites = state.with_key(name, |entry| entry.sites().len())?;
         writeln!(out, "{sites}").map_err(fmt_err)
@@ -75,7 +69,7 @@ pub(crate) fn show_sites(name: &[u8], out: &mut ShowBuf<'_>) -> Result {
 }
 
 /// `keys/<name>/owner`: the owning module's name.
-pub(crate) fn show_owner(name: &[u8], out: &mut ShowBuf<'_>) -> Result {
+pub(crate) fn show_owner(name: &[u8], out: &mut SliceWriter<'_>) -> Result {
     with_state(|state| {
         state.with_key(name, |entry| {
             let owner = core::str::from_utf8(entry.owner().name()).unwrap_or("?");

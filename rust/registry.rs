@@ -15,22 +15,21 @@
 //! unregistration cannot fail.
 
 use core::ffi::CStr;
-use core::ptr::NonNull;
 
-use kernel::alloc::flags::__GFP_NOWARN;
-use kernel::alloc::{KVVec, KVec};
+use kernel::alloc::KVec;
 use kernel::prelude::*;
 
 #[cfg(batchpoke_legacy_6)]
 use crate::batchpoke_api::compat::KVecRetain;
 use crate::batchpoke_api::Key;
 use crate::engine::{Applied, Engine, Strategy};
-use crate::sys::bindings;
-use crate::sys::jump_table::ModuleRef;
-use crate::sys::sysfs::Dir;
 use crate::pure::plan::Poke;
 use crate::pure::site::Site;
 use crate::pure::txn;
+use crate::sys::bindings;
+use crate::sys::module::{ModuleRef, Registered};
+use crate::sys::sysfs::Dir;
+use crate::sys::text::TextPokes;
 
 /// Longest `<module>.<key>` name.
 pub(crate) const NAME_MAX: usize = 96;
@@ -52,16 +51,10 @@ enum Status {
     Dead,
 }
 
-/// One registered key.
-///
-/// # Invariants
-///
-/// `key` points into the memory of `owner`, a module that stays loaded
-/// while the entry is in the registry; `sites` are that key's sites, all in
-/// `owner`'s core text.
+/// One registered key: `sites` are its sites, all in `owner`'s core text.
 pub(crate) struct KeyEntry {
-    key: NonNull<Key>,
-    owner: NonNull<bindings::module>,
+    key: Registered<Key>,
+    owner: Registered<bindings::module>,
     /// `<module>.<key>` and a NUL.
     name: KVec<u8>,
     sites: KVec<Site>,
@@ -72,15 +65,10 @@ pub(crate) struct KeyEntry {
     ticket: u64,
 }
 
-// SAFETY: the pointees are a `Sync` key and a module; the registry mutex
-// serializes every use.
-unsafe impl Send for KeyEntry {}
-
 impl KeyEntry {
     /// The key.
     pub(crate) fn key(&self) -> &Key {
-        // SAFETY: the owner is loaded while the entry exists (invariant).
-        unsafe { self.key.as_ref() }
+        self.key.get()
     }
 
     /// `<module>.<key>`.
@@ -95,8 +83,7 @@ impl KeyEntry {
 
     /// The owner module.
     pub(crate) fn owner(&self) -> ModuleRef<'_> {
-        // SAFETY: loaded while the entry exists (invariant).
-        unsafe { ModuleRef::new(self.owner.as_ptr()) }
+        self.owner.get()
     }
 
     /// The key's sites.
@@ -105,7 +92,7 @@ impl KeyEntry {
     }
 
     fn is_owned_by(&self, owner: *const bindings::module) -> bool {
-        self.owner.as_ptr().cast_const() == owner
+        self.owner.as_ptr() == owner
     }
 }
 
@@ -138,7 +125,7 @@ impl Registry {
     pub(crate) fn find_key(&self, key: *const Key) -> Option<usize> {
         self.entries
             .iter()
-            .position(|e| e.status == Status::Live && e.key.as_ptr().cast_const() == key)
+            .position(|e| e.status == Status::Live && e.key.as_ptr() == key)
     }
 
     /// The live keys, in registration order.
@@ -191,30 +178,22 @@ impl Registry {
     fn push_entries(&mut self, owner: ModuleRef<'_>, keys: &[*const Key], ticket: u64) -> Result {
         let first_new = self.entries.len();
         for &raw in keys {
-            // Nothing is read through a pointer before it is known to
-            // point at a key-sized, aligned object in the owner's memory.
-            let addr = raw as usize;
-            if addr % core::mem::align_of::<Key>() != 0
-                || !owner.owns(addr, core::mem::size_of::<Key>())
-            {
+            let Some(registered) = owner.key_at(raw) else {
                 pr_err!(
                     "key at {:#x} is not in the memory of the module registering it\n",
-                    addr
+                    raw as usize
                 );
                 return Err(EINVAL);
-            }
-            // SAFETY: an aligned `Key`-sized object in the owner's memory,
-            // which the owner declares a key (the API's contract) and which
-            // lives as long as the owner.
-            let key = unsafe { &*raw };
+            };
+            let key_name = registered.get().name();
             let mut name = KVec::new();
             name.extend_from_slice(owner.name(), GFP_KERNEL)?;
             name.push(b'.', GFP_KERNEL)?;
-            name.extend_from_slice(key.name().to_bytes(), GFP_KERNEL)?;
+            name.extend_from_slice(key_name.to_bytes(), GFP_KERNEL)?;
             if name.len() > NAME_MAX || !txn::valid_name(&name) {
                 pr_err!(
                     "key name {:?} is too long or not [A-Za-z0-9_.-]\n",
-                    key.name()
+                    key_name
                 );
                 return Err(EINVAL);
             }
@@ -232,8 +211,8 @@ impl Registry {
             name.push(0, GFP_KERNEL)?;
             self.entries.push(
                 KeyEntry {
-                    key: NonNull::from(key),
-                    owner: NonNull::from(owner.raw()).cast(),
+                    key: registered,
+                    owner: owner.registered(),
                     name,
                     sites: KVec::new(),
                     dir: None,
@@ -332,7 +311,7 @@ impl Registry {
         for entry in self.entries.iter_mut() {
             if entry.status != Status::Dead
                 && entry.is_owned_by(owner)
-                && keys.contains(&entry.key.as_ptr().cast_const())
+                && keys.contains(&entry.key.as_ptr())
             {
                 entry.status = Status::Dead;
                 count += 1;
@@ -387,13 +366,14 @@ impl Registry {
         changes: &[(usize, bool)],
         strategy: Strategy,
     ) -> Result<Applied> {
-        let mut pokes = KVVec::new();
+        let mut pokes = TextPokes::new();
         for (n, &(index, enable)) in changes.iter().enumerate() {
             if changes[..n].iter().any(|&(other, _)| other == index) {
                 return Err(EINVAL);
             }
             let entry = self.get(index).ok_or(ENOENT)?;
             let from = entry.key().is_enabled();
+            let owner = entry.owner();
             for site in entry.sites() {
                 if let Some(poke) = Poke::for_site(site, from, enable).map_err(|_| ERANGE)? {
                     if pokes.len() == MAX_TRANSACTION_SITES {
@@ -403,17 +383,11 @@ impl Registry {
                         );
                         return Err(E2BIG);
                     }
-                    // A large transaction's vector falls back to vmalloc,
-                    // whose failure would print a stack dump: the caller
-                    // gets ENOMEM instead, with nothing changed.
-                    pokes.push(poke, GFP_KERNEL | __GFP_NOWARN)?;
+                    pokes.push(owner, poke)?;
                 }
             }
         }
-        // SAFETY: every site belongs to a live key, whose owner stays loaded
-        // while registered; the registry is borrowed (its mutex held) for
-        // the whole call, so no key leaves meanwhile.
-        let applied = unsafe { engine.apply(&mut pokes, strategy)? };
+        let applied = engine.apply(&mut pokes, strategy)?;
         for &(index, enable) in changes {
             if let Some(entry) = self.get(index) {
                 entry.key().set_enabled(enable);

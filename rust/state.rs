@@ -3,9 +3,6 @@
 //! The module's state, shared by sysfs, the client API and module teardown.
 
 use core::ffi::CStr;
-use core::pin::Pin;
-use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
 
 use kernel::alloc::KVec;
 use kernel::prelude::*;
@@ -13,13 +10,12 @@ use kernel::sync::{new_mutex, Mutex};
 
 use crate::batchpoke_api::{Change, Key};
 use crate::engine::{Applied, Engine, Strategy};
-use crate::sys::bindings;
-use crate::sys::jump_table::ModuleRef;
-use crate::sys::sysfs::{Dir, Group};
-use crate::knob::parse_error;
-use crate::pure::txn;
+use crate::pure::txn::{self, ParseError};
 use crate::registry::{KeyEntry, Registry};
 use crate::stats::STATS;
+use crate::sys::bindings;
+use crate::sys::module::ModuleRef;
+use crate::sys::sysfs::{Dir, Group};
 
 /// Everything batchpoke runs on.
 #[pin_data]
@@ -42,21 +38,9 @@ impl State {
     /// [`Registry::add_pending`]), creates their sysfs directories with the
     /// registry lock dropped, then makes them live. All or nothing.
     ///
-    /// # Safety
-    ///
-    /// `owner` stays loaded until its keys are unregistered (by
-    /// [`Self::unregister_keys`] or the module notifier), and every key in
-    /// `keys` that lies in `owner`'s memory is a `Key`.
-    pub(crate) unsafe fn register(
-        &self,
-        owner: *const bindings::module,
-        keys: &[*const Key],
-    ) -> Result {
-        if owner.is_null() {
-            return Err(EINVAL);
-        }
-        // SAFETY: loaded for the duration (caller's contract).
-        let module = unsafe { ModuleRef::new(owner) };
+    /// Every pointer in `keys` that lies in `owner`'s memory must be a
+    /// `Key` (the client API's contract); others are refused unread.
+    pub(crate) fn register(&self, module: ModuleRef<'_>, keys: &[*const Key]) -> Result {
         let (ticket, names) = {
             let mut registry = self.registry.lock();
             let ticket = registry.add_pending(module, keys)?;
@@ -229,55 +213,9 @@ pub(crate) fn counted<T>(result: Result<T>) -> Result<T> {
     result
 }
 
-/// The state, for callbacks that get no context (sysfs, the client API).
-static STATE: AtomicPtr<State> = AtomicPtr::new(ptr::null_mut());
-
-/// The module's state, reachable through [`with_state`] while this exists.
-///
-/// Dropping it shuts the state down (every key and sysfs file removed,
-/// running sysfs callbacks drained), withdraws it and frees it.
-pub(crate) struct PublishedState(Pin<KBox<State>>);
-
-impl PublishedState {
-    /// Makes `state` reachable through [`with_state`].
-    ///
-    /// # Safety
-    ///
-    /// Only one `PublishedState` exists at a time, and when it is dropped
-    /// nothing else can be inside [`with_state`]: sysfs callbacks are
-    /// drained by [`State::shutdown`]; every other caller (the module
-    /// notifier, debugfs) is unregistered before this is dropped; clients
-    /// cannot call in, since they hold a reference on this module.
-    pub(crate) unsafe fn publish(state: Pin<KBox<State>>) -> Self {
-        STATE.store(ptr::from_ref(&*state).cast_mut(), Ordering::Release);
-        PublishedState(state)
-    }
-}
-
-impl core::ops::Deref for PublishedState {
-    type Target = State;
-
-    fn deref(&self) -> &State {
-        &self.0
-    }
-}
-
-impl Drop for PublishedState {
-    fn drop(&mut self) {
-        self.0.shutdown();
-        STATE.store(ptr::null_mut(), Ordering::Release);
-        // The box is freed after this: by `publish`'s contract no one can
-        // be using it any more.
-    }
-}
-
-/// Runs `f` on the module state; `ENODEV` while there is none.
-pub(crate) fn with_state<R>(f: impl FnOnce(&State) -> Result<R>) -> Result<R> {
-    let state = STATE.load(Ordering::Acquire);
-    // SAFETY: non-null only while a `PublishedState` owns the state, and by
-    // `publish`'s contract the state outlives every caller that can see it.
-    match unsafe { state.as_ref() } {
-        Some(state) => f(state),
-        None => Err(ENODEV),
+/// The error code of a malformed request.
+pub(crate) fn parse_error(e: ParseError) -> Error {
+    match e {
+        ParseError::Empty | ParseError::Nul | ParseError::Malformed(_) => EINVAL,
     }
 }

@@ -28,6 +28,24 @@ else
 	echo "$out" | head -n 20 | sed 's/^/# /'
 	status=1
 fi
+# Layering: every `unsafe` of the module is under rust/sys/ (the rest is
+# also `#[deny(unsafe_code)]`), and no two files import each other, even
+# through others.
+outside=$(grep -lw unsafe rust/*.rs rust/pure/*.rs)
+if [ -z "$outside" ]; then
+	echo "ok unsafe_only_in_sys"
+else
+	echo "not ok unsafe_only_in_sys"
+	echo "$outside" | sed 's/^/# /'
+	status=1
+fi
+if out=$(python3 "$here/import-cycles.py" 2>&1); then
+	echo "ok no_import_cycles"
+else
+	echo "not ok no_import_cycles"
+	echo "$out" | sed 's/^/# /'
+	status=1
+fi
 # Clippy: rebuild the crates with clippy as the compiler driver.
 touch rust/batchpoke_main.rs samples/*/*.rs
 log=$(make -s CLIPPY=1 KDIR="$kdir" modules 2>&1)

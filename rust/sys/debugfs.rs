@@ -16,10 +16,9 @@
 use core::ffi::c_int;
 
 use super::bindings;
-use super::text::read_site;
+use super::global::with_state;
 use crate::pure::insn::Insn;
 use crate::registry::KeyEntry;
-use crate::state::with_state;
 
 /// The `batchpoke` debugfs directory with its `sites` file.
 ///
@@ -98,9 +97,9 @@ fn format_tail(addr: usize, bytes: &Insn) -> ([u8; TAIL_MAX], usize) {
 unsafe fn write_key(m: *mut bindings::seq_file, entry: &KeyEntry) -> bool {
     let name = entry.name();
     for site in entry.sites() {
-        // SAFETY: a live key's sites lie in its owner's text, which stays
-        // loaded while the key is registered (caller's contract).
-        let bytes = unsafe { read_site(site.addr) };
+        let Some(bytes) = entry.owner().read_site(site.addr) else {
+            continue;
+        };
         let (tail, len) = format_tail(site.addr, &bytes);
         // SAFETY: `m` is live (caller's contract); both buffers are valid
         // for the lengths given. seq_write() returns non-zero on overflow.

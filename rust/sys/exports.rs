@@ -10,9 +10,10 @@ use kernel::error::from_result;
 use kernel::prelude::*;
 
 use super::bindings;
+use super::global::with_state;
+use super::module::ModuleRef;
 use crate::batchpoke_api::{Change, Key, Report, Stats, APPLY_SERIAL};
 use crate::engine::Strategy;
-use crate::state::with_state;
 use crate::stats::STATS;
 
 /// The `count` elements at `ptr`; `EINVAL` for a null `ptr` with a
@@ -50,10 +51,11 @@ unsafe extern "C" fn batchpoke_register_keys(
     from_result(|| {
         // SAFETY: caller's contract.
         let keys = unsafe { slice_from(keys, count)? };
-        // SAFETY: the caller is `owner`, live and unregistering before it
-        // goes (caller's contract, backed by the module notifier); each
-        // pointer is checked to lie in `owner` before it is read.
-        with_state(|state| unsafe { state.register(owner, keys) })?;
+        // SAFETY: the caller is `owner`, live for the call (caller's
+        // contract); the registry keeps it only until the module notifier
+        // sees it go.
+        let owner = unsafe { ModuleRef::from_raw(owner) }?;
+        with_state(|state| state.register(owner, keys))?;
         Ok(0)
     })
 }

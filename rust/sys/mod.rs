@@ -25,10 +25,13 @@ pub(crate) mod bindings {
 
 pub(crate) mod debugfs;
 pub(crate) mod exports;
+pub(crate) mod global;
 pub(crate) mod int3;
-pub(crate) mod jump_table;
+pub(crate) mod module;
 pub(crate) mod module_notifier;
+pub(crate) mod published;
 pub(crate) mod sysfs;
+mod sysfs_callbacks;
 pub(crate) mod text;
 pub(crate) mod time;
 
@@ -61,4 +64,12 @@ pub(crate) fn kernel_release() -> &'static str {
     // namespace: a NUL-terminated array that outlives any module.
     let release = unsafe { cstr(bindings::batchpoke_helper_uts_release()) };
     release.to_str().unwrap_or("(non-UTF-8 release)")
+}
+
+/// Reports a site that does not hold what batchpoke wrote (or, for 0, a
+/// key whose sites disagree with it) with a WARN, for the test harness and
+/// for anyone reading the log.
+pub(crate) fn warn_bad_site(addr: usize) {
+    // SAFETY: plain call; the helper only prints `addr`.
+    unsafe { bindings::batchpoke_helper_warn_bad_site(addr as core::ffi::c_ulong) };
 }

@@ -10,7 +10,7 @@ use core::ptr;
 use kernel::prelude::*;
 
 use super::bindings;
-use crate::state::with_state;
+use super::global::with_state;
 
 struct NotifierCell(UnsafeCell<bindings::notifier_block>);
 
@@ -57,8 +57,9 @@ static NOTIFIER: NotifierCell = NotifierCell(UnsafeCell::new(bindings::notifier_
 pub(crate) struct ModuleNotifier(());
 
 impl ModuleNotifier {
-    /// Registers the notifier. Called once, from module init.
-    pub(crate) fn register() -> Result<Self> {
+    /// Registers the notifier. Only [`super::published::PublishedState`]
+    /// calls this, once: only one state can be published.
+    pub(super) fn register() -> Result<Self> {
         // SAFETY: the static block is not on any chain (only `init` registers it).
         let ret = unsafe { bindings::register_module_notifier(NOTIFIER.0.get()) };
         if ret != 0 {

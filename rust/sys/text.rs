@@ -8,13 +8,16 @@ use core::ffi::{c_char, c_void, CStr};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use kernel::alloc::KVec;
+use kernel::alloc::flags::__GFP_NOWARN;
+use kernel::alloc::{KVVec, KVec};
 use kernel::prelude::*;
 
 use super::bindings;
 use super::int3::ACTIVE;
+use super::module::ModuleRef;
+use crate::pure::insn::{Insn, INSN_SIZE};
 use crate::pure::pages::{alias_offset, pages_touched};
-use crate::pure::plan::{Poke, Text};
+use crate::pure::plan::{self, PlanError, Poke, Text};
 
 /// A kernel mutex that is not exported, found through kallsyms.
 ///
@@ -178,18 +181,80 @@ impl Drop for TextGuard<'_> {
     }
 }
 
-/// Reads the five bytes of the site at `addr`.
+/// Reads the five bytes of kernel text at `addr`.
 ///
 /// # Safety
 ///
 /// `addr..addr + 5` must be mapped kernel text that stays mapped for the call.
-pub(crate) unsafe fn read_site(addr: usize) -> crate::pure::insn::Insn {
-    let mut insn = [0u8; crate::pure::insn::INSN_SIZE];
+pub(super) unsafe fn read_text(addr: usize) -> Insn {
+    let mut insn = [0u8; INSN_SIZE];
     for (i, byte) in insn.iter_mut().enumerate() {
         // SAFETY: within the mapped range the caller guarantees.
         *byte = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
     }
     insn
+}
+
+/// The pokes of one transaction, each proven at [`TextPokes::push`] to lie
+/// in the core text of a module that stays loaded for `'a`.
+///
+/// # Invariants
+///
+/// Every poke's five bytes lie in the core text of a module that stays
+/// loaded for `'a`; after [`TextPokes::prepare`] the pokes are sorted by
+/// address and do not overlap.
+pub(crate) struct TextPokes<'a> {
+    pokes: KVVec<Poke>,
+    _modules: PhantomData<ModuleRef<'a>>,
+}
+
+impl<'a> TextPokes<'a> {
+    /// No pokes.
+    pub(crate) fn new() -> Self {
+        TextPokes {
+            pokes: KVVec::new(),
+            _modules: PhantomData,
+        }
+    }
+
+    /// How many pokes there are.
+    pub(crate) fn len(&self) -> usize {
+        self.pokes.len()
+    }
+
+    /// Adds `poke`, whose site must lie in `module`'s core text (`EINVAL`).
+    pub(crate) fn push(&mut self, module: ModuleRef<'a>, poke: Poke) -> Result {
+        if module.read_site(poke.addr).is_none() {
+            return Err(EINVAL);
+        }
+        // A large transaction's vector falls back to vmalloc, whose failure
+        // would print a stack dump: the caller gets ENOMEM instead, with
+        // nothing changed.
+        // INVARIANT: the site is in `module`'s core text, live for `'a`.
+        self.pokes.push(poke, GFP_KERNEL | __GFP_NOWARN)?;
+        Ok(())
+    }
+
+    /// Sorts the pokes, merges identical ones and refuses conflicting or
+    /// overlapping ones ([`plan::prepare`]).
+    pub(crate) fn prepare(&mut self) -> core::result::Result<(), PlanError> {
+        let len = plan::prepare(&mut self.pokes)?;
+        self.pokes.truncate(len);
+        Ok(())
+    }
+
+    /// The pokes.
+    pub(crate) fn as_slice(&self) -> &[Poke] {
+        &self.pokes
+    }
+
+    /// Each poke with the bytes its site holds now.
+    pub(crate) fn current(&self) -> impl Iterator<Item = (&Poke, Insn)> {
+        self.pokes.iter().map(|poke| {
+            // SAFETY: in the text of a module live for `'a` (type invariant).
+            (poke, unsafe { read_text(poke.addr) })
+        })
+    }
 }
 
 /// A private writable mapping of the text pages a transaction writes to.
@@ -206,26 +271,26 @@ pub(crate) unsafe fn read_site(addr: usize) -> crate::pure::insn::Insn {
 ///
 /// `base` is a `vmap()` of the pages holding the virtual pages `pages`
 /// (sorted, distinct, page-aligned), in that order, one page each.
-pub(crate) struct TextAlias {
+pub(crate) struct TextAlias<'a> {
     base: NonNull<u8>,
     pages: KVec<usize>,
+    _pokes: PhantomData<&'a TextPokes<'a>>,
 }
 
-impl TextAlias {
-    /// Maps every page touched by the sites of `pokes` (sorted by address).
+impl<'a> TextAlias<'a> {
+    /// Maps every page touched by the sites of `pokes` (prepared).
     ///
-    /// # Safety
-    ///
-    /// Every site of `pokes` must lie in module text (vmalloc space) that
-    /// stays allocated while the alias exists.
-    pub(crate) unsafe fn map(pokes: &[Poke]) -> Result<Self> {
+    /// The pages stay allocated while the alias exists: it borrows `pokes`,
+    /// whose modules stay loaded as long.
+    pub(crate) fn map(pokes: &'a TextPokes<'a>) -> Result<Self> {
         let mut pages = KVec::new();
-        for page in pages_touched(pokes) {
+        for page in pages_touched(pokes.as_slice()) {
             pages.push(page, GFP_KERNEL)?;
         }
         let mut structs: KVec<*mut bindings::page> = KVec::with_capacity(pages.len(), GFP_KERNEL)?;
         for &page in pages.iter() {
-            // SAFETY: `page` is in module text (caller's contract).
+            // SAFETY: `page` holds a site of `pokes`, in module text
+            // (vmalloc space) of a live module (`TextPokes` invariant).
             let p = unsafe { bindings::vmalloc_to_page(page as *const c_void) };
             if p.is_null() {
                 return Err(EFAULT);
@@ -237,7 +302,11 @@ impl TextAlias {
         let base = unsafe { bindings::batchpoke_helper_vmap_writable(structs.as_mut_ptr(), count) };
         let base = NonNull::new(base.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: `base` maps `structs`, built from `pages` in order.
-        Ok(TextAlias { base, pages })
+        Ok(TextAlias {
+            base,
+            pages,
+            _pokes: PhantomData,
+        })
     }
 
     /// The alias of the text byte at `addr`, if its page is mapped.
@@ -261,47 +330,82 @@ impl TextAlias {
     }
 }
 
-impl Drop for TextAlias {
+impl Drop for TextAlias<'_> {
     fn drop(&mut self) {
         // SAFETY: `base` came from vmap() (type invariant) and is unmapped once.
         unsafe { bindings::vunmap(self.base.as_ptr().cast::<c_void>()) };
     }
 }
 
-/// The machine, for [`crate::pure::plan::run_batch`]: writes go through the
-/// alias, a sync is one IPI round, and the vector is published to the int3
-/// handler.
+/// The machine, for [`plan::run_batch`]: writes go through the alias, a
+/// sync is one IPI round, and the vector is published to the int3 handler.
+///
+/// Whatever drives it, it publishes only parts of its own verified vector,
+/// which outlives it, writes only bytes of the sites published, and
+/// retires a vector still published when it is dropped.
 ///
 /// # Invariants
 ///
-/// While `pinned`, preemption is disabled on this CPU, which is the only
-/// one that may hold TLB entries for `alias`.
+/// `pokes` are prepared, every site held its poke's old bytes when checked
+/// under `_locked`, and `alias` maps their pages. While `pinned`,
+/// preemption is disabled on this CPU, which is the only one that may
+/// hold TLB entries for `alias`. `active` is empty or a part of `pokes`
+/// that `ACTIVE` holds.
 pub(crate) struct KernelText<'a> {
-    alias: &'a TextAlias,
+    alias: &'a TextAlias<'a>,
+    pokes: &'a [Poke],
     rounds: usize,
     pinned: bool,
+    active: &'a [Poke],
     _locked: &'a TextGuard<'a>,
 }
 
-impl<'a> KernelText<'a> {
-    /// # Safety
-    ///
-    /// Every site of `alias`'s pokes holds its poke's old bytes (checked
-    /// under `locked`), and the caller drives this only through
-    /// `run_batch`/`run_serial` on those pokes, which retire every vector
-    /// they publish before returning.
-    pub(crate) unsafe fn new(alias: &'a TextAlias, locked: &'a TextGuard<'a>) -> Self {
-        KernelText {
+impl TextGuard<'_> {
+    /// Checks that every site of `pokes` holds its poke's old bytes and, if
+    /// so, returns the text through which they may be patched.
+    pub(crate) fn text<'a>(
+        &'a self,
+        alias: &'a TextAlias<'a>,
+        pokes: &'a TextPokes<'a>,
+    ) -> core::result::Result<KernelText<'a>, PlanError> {
+        // SAFETY: every site is in the text of a live module (`TextPokes`
+        // invariant).
+        plan::verify(pokes.as_slice(), |addr| unsafe { read_text(addr) })?;
+        // INVARIANT: verified just above, with the text locks held.
+        Ok(KernelText {
             alias,
+            pokes: pokes.as_slice(),
             rounds: 0,
             pinned: false,
-            _locked: locked,
-        }
+            active: &[],
+            _locked: self,
+        })
     }
+}
 
+impl<'a> KernelText<'a> {
     /// The sync rounds run so far.
     pub(crate) fn rounds(&self) -> usize {
         self.rounds
+    }
+
+    /// Whether the `len` bytes at `addr` lie within one published site.
+    fn in_site(&self, addr: usize, len: usize) -> bool {
+        let after = self.active.partition_point(|p| p.addr <= addr);
+        after > 0
+            && self.active.get(after - 1).is_some_and(|p| {
+                addr.checked_add(len)
+                    .is_some_and(|end| end <= p.addr.wrapping_add(INSN_SIZE))
+            })
+    }
+
+    /// `pokes` as the part of `self.pokes` it is, with `self.pokes`'s lifetime.
+    fn part_of_own(&self, pokes: &[Poke]) -> Option<&'a [Poke]> {
+        let offset = (pokes.as_ptr().addr()).checked_sub(self.pokes.as_ptr().addr())?
+            / core::mem::size_of::<Poke>();
+        self.pokes
+            .get(offset..offset.checked_add(pokes.len())?)
+            .filter(|part| part.as_ptr() == pokes.as_ptr())
     }
 
     /// Ends a write phase: no TLB entry for the alias survives it.
@@ -318,16 +422,25 @@ impl<'a> KernelText<'a> {
 
 impl Drop for KernelText<'_> {
     fn drop(&mut self) {
-        self.unpin();
+        self.retire();
     }
 }
 
 impl Text for KernelText<'_> {
     fn publish(&mut self, pokes: &[Poke]) {
-        // SAFETY: `run_batch` retires before returning and holds `pokes`
-        // borrowed until then; the vector is sorted (prepared) and the
-        // text locks are held (`_locked`), so no other batch is published.
-        unsafe { ACTIVE.publish(pokes) };
+        let Some(part) = self.part_of_own(pokes) else {
+            return;
+        };
+        if !self.active.is_empty() || part.is_empty() {
+            return;
+        }
+        // SAFETY: `part` is a part of `self.pokes`, sorted (prepared) and
+        // borrowed for longer than `self`, which retires it at the latest
+        // when dropped; the text locks are held (`_locked`), so no other
+        // batch is published.
+        unsafe { ACTIVE.publish(part) };
+        // INVARIANT: `ACTIVE` holds `part`.
+        self.active = part;
         // smp_wmb() in the kernel's batch: the vector must be visible
         // before any int3 is. x86 keeps stores in order (TSO), so what is
         // needed is that the compiler does not move the int3 writes
@@ -342,10 +455,13 @@ impl Text for KernelText<'_> {
             // INVARIANT: preemption is off until `unpin`.
             self.pinned = true;
         }
+        if !self.in_site(addr, bytes.len()) {
+            return;
+        }
         for (i, &byte) in bytes.iter().enumerate() {
             if let Some(alias) = self.alias.alias_of(addr + i) {
                 // SAFETY: `alias` is a writable mapping of the text byte at
-                // `addr + i`, a site byte of a verified poke.
+                // `addr + i`, a site byte of a verified poke (`in_site`).
                 unsafe { core::ptr::write_volatile(alias, byte) };
             }
         }
@@ -361,6 +477,9 @@ impl Text for KernelText<'_> {
 
     fn retire(&mut self) {
         self.unpin();
-        ACTIVE.retire();
+        if !self.active.is_empty() {
+            ACTIVE.retire();
+            self.active = &[];
+        }
     }
 }

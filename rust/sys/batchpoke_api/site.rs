@@ -36,7 +36,9 @@ macro_rules! __batchpoke_site {
         // SAFETY: the assembly is one 5-byte instruction that either falls
         // through or jumps to `l_yes`, plus a `__jump_table` record in the
         // kernel's format pointing at the key's `static_key`; it touches no
-        // register or memory.
+        // register or memory. It is written here, in the FFI layer: a
+        // caller of the site macros writes no `unsafe` and may deny it.
+        #[allow(unsafe_code)]
         unsafe {
             ::core::arch::asm!(
                 "6:",

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Reading a module's `__jump_table`: where batchpoke finds every site of a
-//! key.
+//! Loaded modules: references proven live, what batchpoke keeps of a
+//! registered module, and the module's `__jump_table`, where batchpoke
+//! finds every site of a key.
 
 use core::ffi::c_long;
+use core::ptr::NonNull;
 
 use kernel::prelude::*;
 
 use super::bindings;
-use super::text::read_site;
+use super::text::read_text;
+use crate::batchpoke_api::Key;
 use crate::pure::insn::{Insn, INSN_SIZE};
 use crate::pure::site::Site;
 
@@ -20,15 +23,56 @@ use crate::pure::site::Site;
 #[derive(Clone, Copy)]
 pub(crate) struct ModuleRef<'a>(&'a bindings::module);
 
+impl ModuleRef<'static> {
+    /// The calling module itself: its code, and so this reference, cannot
+    /// outlive it. `EINVAL` for code built into the kernel, which has no
+    /// `struct module`.
+    pub(crate) fn this(module: &'static kernel::ThisModule) -> Result<Self> {
+        let ptr = module.as_ptr().cast::<bindings::module>().cast_const();
+        // SAFETY: `ThisModule` of a loadable module points to the module
+        // running this code, loaded as long as its code can run.
+        unsafe { Self::from_raw(ptr) }
+    }
+}
+
 impl<'a> ModuleRef<'a> {
-    /// Wraps a module pointer.
+    /// Wraps a module pointer from C: `EINVAL` for null.
     ///
     /// # Safety
     ///
-    /// `module` must point to a module that stays loaded for `'a`.
-    pub(crate) unsafe fn new(module: *const bindings::module) -> Self {
-        // SAFETY: valid for `'a` by the caller's contract.
-        ModuleRef(unsafe { &*module })
+    /// A non-null `module` must point to a module that stays loaded for
+    /// `'a`. Only the C entry points and the module notifier call this,
+    /// with the pointer C gave them.
+    pub(crate) unsafe fn from_raw(module: *const bindings::module) -> Result<Self> {
+        // SAFETY: a non-null `module` is valid for `'a` (caller's contract).
+        match unsafe { module.as_ref() } {
+            Some(module) => Ok(ModuleRef(module)),
+            None => Err(EINVAL),
+        }
+    }
+
+    /// What the registry keeps of this module: see [`Registered`].
+    pub(crate) fn registered(&self) -> Registered<bindings::module> {
+        // INVARIANT: the registry holds this only while the module is
+        // registered (the module notifier's contract, see `Registered`).
+        Registered {
+            ptr: NonNull::from(self.0),
+        }
+    }
+
+    /// The key at `raw`, if it lies, aligned and key-sized, in the module's
+    /// memory. Nothing is read through `raw` before that is checked.
+    ///
+    /// That the object there *is* a key is the registering module's word
+    /// (the client API's contract): its memory lives as long as the module.
+    pub(crate) fn key_at(&self, raw: *const Key) -> Option<Registered<Key>> {
+        let addr = raw as usize;
+        let aligned = addr % core::mem::align_of::<Key>() == 0;
+        if !aligned || !self.owns(addr, core::mem::size_of::<Key>()) {
+            return None;
+        }
+        // INVARIANT: in the module's memory, kept while it is registered.
+        NonNull::new(raw.cast_mut()).map(|ptr| Registered { ptr })
     }
 
     /// The module's text: `[start, end)`.
@@ -46,11 +90,6 @@ impl<'a> ModuleRef<'a> {
             let end = start.wrapping_add(m.size as usize);
             start != 0 && addr >= start && addr.checked_add(size).is_some_and(|e| e <= end)
         })
-    }
-
-    /// The module itself.
-    pub(crate) fn raw(&self) -> &'a bindings::module {
-        self.0
     }
 
     /// The module's name.
@@ -88,7 +127,7 @@ impl<'a> ModuleRef<'a> {
         }
         // SAFETY: the five bytes are in the text of a module that stays
         // loaded for `'a` (type invariant).
-        Some(unsafe { read_site(addr) })
+        Some(unsafe { read_text(addr) })
     }
 
     /// Calls `f(key, site)` for every jump-table entry of the module, where
@@ -123,4 +162,48 @@ impl<'a> ModuleRef<'a> {
 
 fn rel(field: usize, offset: c_long) -> usize {
     field.wrapping_add(offset as usize)
+}
+
+/// Something in the memory of a module registered with batchpoke: the
+/// module itself, or one of its keys.
+///
+/// # Invariants
+///
+/// `ptr` points into a module that stays loaded while this exists. The
+/// registry keeps a `Registered` only in a key's entry, and every entry of
+/// a module is removed before its memory is freed: by the module's own
+/// unregistration, or by batchpoke's module notifier at
+/// `MODULE_STATE_GOING`, which waits for the registry lock.
+pub(crate) struct Registered<T> {
+    ptr: NonNull<T>,
+}
+
+// SAFETY: `Key` is `Sync`, and the pointee outlives this (type invariant).
+unsafe impl Send for Registered<Key> {}
+// SAFETY: batchpoke only reads a module's fixed fields (name, memory
+// layout, jump table), which any thread may read while it is loaded, and
+// the module outlives this (type invariant).
+unsafe impl Send for Registered<bindings::module> {}
+
+impl<T> Registered<T> {
+    /// The address, for comparing identities.
+    pub(crate) fn as_ptr(&self) -> *const T {
+        self.ptr.as_ptr().cast_const()
+    }
+}
+
+impl Registered<Key> {
+    /// The key.
+    pub(crate) fn get(&self) -> &Key {
+        // SAFETY: live while this exists (type invariant).
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl Registered<bindings::module> {
+    /// The module.
+    pub(crate) fn get(&self) -> ModuleRef<'_> {
+        // SAFETY: live while this exists (type invariant).
+        ModuleRef(unsafe { self.ptr.as_ref() })
+    }
 }
