@@ -113,16 +113,20 @@ impl<'a> ModuleRef<'a> {
     /// is freed after init), its jump target included.
     pub(crate) fn text_holds(&self, site: &Site) -> bool {
         let (start, end) = self.text();
-        site.addr >= start
-            && site.addr.checked_add(INSN_SIZE).is_some_and(|e| e <= end)
+        self.core_text_holds(site.addr, INSN_SIZE)
             && site.target >= start
             && site.target <= end
     }
 
+    /// Whether the `len` bytes at `addr` lie in the module's core text.
+    pub(crate) fn core_text_holds(&self, addr: usize, len: usize) -> bool {
+        let (start, end) = self.text();
+        addr >= start && addr.checked_add(len).is_some_and(|e| e <= end)
+    }
+
     /// The five bytes at `addr`, if they lie in the module's core text.
     pub(crate) fn read_site(&self, addr: usize) -> Option<Insn> {
-        let (start, end) = self.text();
-        if addr < start || addr.checked_add(INSN_SIZE)? > end {
+        if !self.core_text_holds(addr, INSN_SIZE) {
             return None;
         }
         // SAFETY: the five bytes are in the text of a module that stays

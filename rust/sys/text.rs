@@ -224,7 +224,7 @@ impl<'a> TextPokes<'a> {
 
     /// Adds `poke`, whose site must lie in `module`'s core text (`EINVAL`).
     pub(crate) fn push(&mut self, module: ModuleRef<'a>, poke: Poke) -> Result {
-        if module.read_site(poke.addr).is_none() {
+        if !module.core_text_holds(poke.addr, INSN_SIZE) {
             return Err(EINVAL);
         }
         // A large transaction's vector falls back to vmalloc, whose failure
