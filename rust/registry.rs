@@ -19,8 +19,7 @@ use core::ffi::CStr;
 use kernel::alloc::KVec;
 use kernel::prelude::*;
 
-#[cfg(batchpoke_legacy_6)]
-use crate::batchpoke_api::compat::KVecRetain;
+use crate::batchpoke_api::compat;
 use crate::batchpoke_api::Key;
 use crate::engine::{Applied, Engine, Strategy};
 use crate::pure::plan::Poke;
@@ -347,8 +346,9 @@ impl Registry {
 
     /// Forgets the dead keys; their directories must be gone already.
     pub(crate) fn remove_dead(&mut self) {
-        self.entries
-            .retain(|e| e.status != Status::Dead || e.dir.is_some());
+        compat::retain(&mut self.entries, |e| {
+            e.status != Status::Dead || e.dir.is_some()
+        });
     }
 
     /// The top directories, to drop after unlocking, once no key is left.

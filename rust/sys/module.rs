@@ -113,9 +113,7 @@ impl<'a> ModuleRef<'a> {
     /// is freed after init), its jump target included.
     pub(crate) fn text_holds(&self, site: &Site) -> bool {
         let (start, end) = self.text();
-        self.core_text_holds(site.addr, INSN_SIZE)
-            && site.target >= start
-            && site.target <= end
+        self.core_text_holds(site.addr, INSN_SIZE) && site.target >= start && site.target <= end
     }
 
     /// Whether the `len` bytes at `addr` lie in the module's core text.

@@ -205,6 +205,9 @@ pub(super) unsafe fn read_text(addr: usize) -> Insn {
 /// address and do not overlap.
 pub(crate) struct TextPokes<'a> {
     pokes: KVVec<Poke>,
+    /// How many leading `pokes` count (`prepare` moves the dropped ones
+    /// past it; 6.12's vectors have no `truncate()`).
+    len: usize,
     _modules: PhantomData<ModuleRef<'a>>,
 }
 
@@ -213,13 +216,14 @@ impl<'a> TextPokes<'a> {
     pub(crate) fn new() -> Self {
         TextPokes {
             pokes: KVVec::new(),
+            len: 0,
             _modules: PhantomData,
         }
     }
 
     /// How many pokes there are.
     pub(crate) fn len(&self) -> usize {
-        self.pokes.len()
+        self.len
     }
 
     /// Adds `poke`, whose site must lie in `module`'s core text (`EINVAL`).
@@ -232,25 +236,27 @@ impl<'a> TextPokes<'a> {
         // nothing changed.
         // INVARIANT: the site is in `module`'s core text, live for `'a`.
         self.pokes.push(poke, GFP_KERNEL | __GFP_NOWARN)?;
+        self.len = self.pokes.len();
         Ok(())
     }
 
     /// Sorts the pokes, merges identical ones and refuses conflicting or
     /// overlapping ones ([`plan::prepare`]).
     pub(crate) fn prepare(&mut self) -> core::result::Result<(), PlanError> {
-        let len = plan::prepare(&mut self.pokes)?;
-        self.pokes.truncate(len);
+        if let Some(pokes) = self.pokes.get_mut(..self.len) {
+            self.len = plan::prepare(pokes)?;
+        }
         Ok(())
     }
 
     /// The pokes.
     pub(crate) fn as_slice(&self) -> &[Poke] {
-        &self.pokes
+        self.pokes.get(..self.len).unwrap_or(&[])
     }
 
     /// Each poke with the bytes its site holds now.
     pub(crate) fn current(&self) -> impl Iterator<Item = (&Poke, Insn)> {
-        self.pokes.iter().map(|poke| {
+        self.as_slice().iter().map(|poke| {
             // SAFETY: in the text of a module live for `'a` (type invariant).
             (poke, unsafe { read_text(poke.addr) })
         })

@@ -10,8 +10,10 @@
 #include <linux/hrtimer.h>
 #include <linux/version.h>
 
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
 /* hrtimer_setup() arrived in 6.13. */
+#define BATCHPOKE_HAVE_HRTIMER_SETUP (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0))
+
+#if !BATCHPOKE_HAVE_HRTIMER_SETUP
 static inline void batchpoke_hrtimer_setup(struct hrtimer *timer,
 					   enum hrtimer_restart (*function)(struct hrtimer *),
 					   clockid_t clock_id, enum hrtimer_mode mode)

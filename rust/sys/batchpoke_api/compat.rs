@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The one place that knows the differences between the kernels batchpoke
-//! supports (Linux 7.3 and 6.12 LTS). The top-level Kbuild sets
-//! `--cfg batchpoke_legacy_6` for 6.x kernels.
+//! supports (Linux 7.3 and 6.12 LTS); `compat.h` beside it is the C side.
+//! The top-level Kbuild sets one cfg per difference, named by what it
+//! tests:
+//!
+//! - `batchpoke_module_author_string`: `module!` takes `author: ".."`
+//!   (6.x) rather than `authors: [..]`;
+//! - `batchpoke_kvec_without_retain`: `KVec` has no `retain()` (6.x).
 
 /// `module!` for every supported kernel: 7.x takes `authors: [..]`, 6.12
 /// `author: ".."`.
@@ -17,7 +22,7 @@ macro_rules! batchpoke_module {
         description: $description:tt,
         license: $license:tt $(,)?
     ) => {
-        #[cfg(not(batchpoke_legacy_6))]
+        #[cfg(not(batchpoke_module_author_string))]
         ::kernel::prelude::module! {
             type: $type,
             name: $name,
@@ -25,7 +30,7 @@ macro_rules! batchpoke_module {
             description: $description,
             license: $license,
         }
-        #[cfg(batchpoke_legacy_6)]
+        #[cfg(batchpoke_module_author_string)]
         ::kernel::prelude::module! {
             type: $type,
             name: $name,
@@ -36,38 +41,37 @@ macro_rules! batchpoke_module {
     };
 }
 
-/// `KVec::retain`, which 6.12's `KVec` lacks. 7.x's inherent method takes
-/// precedence where it exists.
-#[cfg(batchpoke_legacy_6)]
-pub trait KVecRetain<T> {
-    /// Keeps the elements for which `keep` returns `true`, in order.
-    fn retain(&mut self, keep: impl FnMut(&mut T) -> bool);
+/// Keeps the elements of `vec` for which `keep` returns `true`, in order:
+/// `KVec::retain()`, which 6.12's `KVec` lacks.
+pub fn retain<T>(vec: &mut kernel::alloc::KVec<T>, keep: impl FnMut(&mut T) -> bool) {
+    #[cfg(not(batchpoke_kvec_without_retain))]
+    vec.retain(keep);
+    #[cfg(batchpoke_kvec_without_retain)]
+    retain_by_hand(vec, keep);
 }
 
-#[cfg(batchpoke_legacy_6)]
-impl<T> KVecRetain<T> for kernel::alloc::KVec<T> {
-    fn retain(&mut self, mut keep: impl FnMut(&mut T) -> bool) {
-        let len = self.len();
-        let base = self.as_mut_ptr();
-        let mut kept = 0;
-        // SAFETY: the length is zero while elements move, so nothing is
-        // dropped twice if `keep` unwinds (it cannot in the kernel: panics
-        // end in BUG()); every element below `len` is initialized and is
-        // either moved down to `kept` or dropped exactly once.
-        unsafe {
-            self.set_len(0);
-            for i in 0..len {
-                let item = base.add(i);
-                if keep(&mut *item) {
-                    if i != kept {
-                        core::ptr::copy_nonoverlapping(item, base.add(kept), 1);
-                    }
-                    kept += 1;
-                } else {
-                    core::ptr::drop_in_place(item);
+#[cfg(batchpoke_kvec_without_retain)]
+fn retain_by_hand<T>(vec: &mut kernel::alloc::KVec<T>, mut keep: impl FnMut(&mut T) -> bool) {
+    let len = vec.len();
+    let base = vec.as_mut_ptr();
+    let mut kept = 0;
+    // SAFETY: the length is zero while elements move, so nothing is
+    // dropped twice if `keep` unwinds (it cannot in the kernel: panics
+    // end in BUG()); every element below `len` is initialized and is
+    // either moved down to `kept` or dropped exactly once.
+    unsafe {
+        vec.set_len(0);
+        for i in 0..len {
+            let item = base.add(i);
+            if keep(&mut *item) {
+                if i != kept {
+                    core::ptr::copy_nonoverlapping(item, base.add(kept), 1);
                 }
+                kept += 1;
+            } else {
+                core::ptr::drop_in_place(item);
             }
-            self.set_len(kept);
         }
+        vec.set_len(kept);
     }
 }
