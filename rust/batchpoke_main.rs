@@ -14,9 +14,12 @@ use kernel::prelude::*;
 #[allow(unreachable_pub, dead_code)]
 #[path = "sys/batchpoke_api"]
 mod batchpoke_api {
+    // Only its declarations of the exports (`raw`), checked by `sys::abi`.
+    mod client;
     pub mod compat;
     mod key;
     mod site;
+    pub use client::raw;
     pub use key::{Change, Key, Report, Stats, APPLY_SERIAL};
 }
 // Only `sys` (with the client API it shares with client modules) may use

@@ -53,6 +53,10 @@ allow=(
 	--allowlist-function 'sprint_symbol|ktime_get'
 	--allowlist-var 'KSYM_SYMBOL_LEN'
 	--allowlist-function 'batchpoke_helper_.*'
+	# the client ABI (batchpoke_api/batchpoke.h), checked by rust/sys/abi.rs
+	--allowlist-type 'batchpoke_(key|change|report|stats)'
+	--allowlist-function 'batchpoke_(register_keys|unregister_keys|apply|read_stats)'
+	--allowlist-var 'BATCHPOKE_.*'
 )
 
 "$bindgen" "$header" "${allow[@]}" \

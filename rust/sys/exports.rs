@@ -43,7 +43,7 @@ unsafe fn slice_from<'a, T>(ptr: *const T, count: usize) -> Result<&'a [T]> {
 /// to a key that is a static of `owner`. The module unregisters them (or
 /// batchpoke's module notifier does) before it goes away.
 #[no_mangle]
-unsafe extern "C" fn batchpoke_register_keys(
+pub(super) unsafe extern "C" fn batchpoke_register_keys(
     owner: *mut bindings::module,
     keys: *const *const Key,
     count: usize,
@@ -68,7 +68,7 @@ unsafe extern "C" fn batchpoke_register_keys(
 /// `owner` is the calling module; `keys` points to `count` pointers (only
 /// compared, never read through).
 #[no_mangle]
-unsafe extern "C" fn batchpoke_unregister_keys(
+pub(super) unsafe extern "C" fn batchpoke_unregister_keys(
     owner: *mut bindings::module,
     keys: *const *const Key,
     count: usize,
@@ -86,7 +86,7 @@ unsafe extern "C" fn batchpoke_unregister_keys(
 ///
 /// `changes` points to `count` changes; `report` is null or writable.
 #[no_mangle]
-unsafe extern "C" fn batchpoke_apply(
+pub(super) unsafe extern "C" fn batchpoke_apply(
     changes: *const Change,
     count: usize,
     flags: u32,
@@ -121,7 +121,7 @@ unsafe extern "C" fn batchpoke_apply(
 ///
 /// `stats` is null or writable.
 #[no_mangle]
-unsafe extern "C" fn batchpoke_read_stats(stats: *mut Stats) {
+pub(super) unsafe extern "C" fn batchpoke_read_stats(stats: *mut Stats) {
     // SAFETY: caller's contract.
     if let Some(stats) = unsafe { stats.as_mut() } {
         *stats = STATS.snapshot();

@@ -17,12 +17,16 @@
     clippy::nursery,
     clippy::undocumented_unsafe_blocks,
     unsafe_op_in_unsafe_fn,
-    improper_ctypes
+    improper_ctypes,
+    // The client ABI's functions, declared again (with Rust types) by
+    // `batchpoke_api::raw` and defined by `exports`: `abi` checks they agree.
+    clashing_extern_declarations
 )]
 pub(crate) mod bindings {
     include!("bindings_generated.rs");
 }
 
+mod abi;
 pub(crate) mod debugfs;
 pub(crate) mod exports;
 pub(crate) mod global;

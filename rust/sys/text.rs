@@ -407,7 +407,7 @@ impl<'a> KernelText<'a> {
 
     /// `pokes` as the part of `self.pokes` it is, with `self.pokes`'s lifetime.
     fn part_of_own(&self, pokes: &[Poke]) -> Option<&'a [Poke]> {
-        let offset = (pokes.as_ptr().addr()).checked_sub(self.pokes.as_ptr().addr())?
+        let offset = (pokes.as_ptr() as usize).checked_sub(self.pokes.as_ptr() as usize)?
             / core::mem::size_of::<Poke>();
         self.pokes
             .get(offset..offset.checked_add(pokes.len())?)

@@ -41,6 +41,16 @@ pub struct Key {
 unsafe impl Sync for Key {}
 
 impl Key {
+    /// The offsets of `raw`, `name`, `initially` and `enabled`, for the
+    /// layout check against `struct batchpoke_key` (`rust/sys/abi.rs`).
+    #[doc(hidden)]
+    pub const FIELD_OFFSETS: [usize; 4] = [
+        core::mem::offset_of!(Key, raw),
+        core::mem::offset_of!(Key, name),
+        core::mem::offset_of!(Key, initially),
+        core::mem::offset_of!(Key, enabled),
+    ];
+
     /// A key named `name` (unique within its module), initially `initially`.
     ///
     /// Use [`define_key!`](crate::define_key), which also records the

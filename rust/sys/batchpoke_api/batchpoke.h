@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * batchpoke's client ABI: the one source of it.
+ *
+ * batchpoke's exports (rust/sys/exports.rs) and the Rust client API
+ * (rust/sys/batchpoke_api/) are checked against this header when batchpoke
+ * is built (rust/sys/abi.rs): every struct's size, alignment and field
+ * offsets, and every function's parameter and return types.
+ *
+ * Versioning: BATCHPOKE_ABI_VERSION grows by one with every change a
+ * client built against the previous header could notice (a field, a type,
+ * a flag's meaning, a function's parameters); additions that old clients
+ * cannot observe (a new function, a new flag bit that was refused before)
+ * also bump it, so a client can require what it uses.
+ */
+#ifndef BATCHPOKE_H
+#define BATCHPOKE_H
+
+#include <linux/jump_label.h>
+#include <linux/module.h>
+#include <linux/types.h>
+
+#define BATCHPOKE_ABI_VERSION 1
+
+/**
+ * struct batchpoke_key - a static key owned by the module that defines it,
+ *                        flipped by batchpoke
+ * @raw: the kernel's view of the key, written by the module loader's
+ *       jump-label code at load; the key's ``__jump_table`` entries point
+ *       here, so it must stay first. Its count and type stay zero: the
+ *       kernel never patches the sites of a key that lives in the module
+ *       owning them.
+ * @name: the key's name within its module, ``[A-Za-z0-9_.-]``; static.
+ * @initially: the state the key's sites were compiled for.
+ * @enabled: the state the sites hold or are being patched to; read it with
+ *           READ_ONCE(), never write it (batchpoke does, under its lock).
+ */
+struct batchpoke_key {
+	struct static_key raw;
+	const char *name;
+	bool initially;
+	bool enabled;
+};
+
+/**
+ * struct batchpoke_change - one key change of a transaction
+ * @key: a key registered by the module that owns it
+ * @enable: the state to set
+ */
+struct batchpoke_change {
+	const struct batchpoke_key *key;
+	bool enable;
+};
+
+/**
+ * BATCHPOKE_APPLY_SERIAL - batchpoke_apply() flag: patch one site at a time
+ * (three sync rounds per site), as patching worked before batching; for
+ * comparisons. Any other bit is refused with -EINVAL.
+ */
+#define BATCHPOKE_APPLY_SERIAL 1U
+
+/**
+ * struct batchpoke_report - what one transaction did
+ * @sites: sites whose bytes changed
+ * @rounds: cross-CPU sync rounds it took
+ */
+struct batchpoke_report {
+	u64 sites;
+	u64 rounds;
+};
+
+/**
+ * struct batchpoke_stats - batchpoke's counters since it was loaded, as
+ *                          /sys/kernel/batchpoke/stats shows them
+ * @transactions: transactions applied
+ * @sites_patched: sites changed
+ * @sync_rounds: sync rounds run
+ * @int3_hits: traps on a site resolved by the int3 handler
+ * @refused: requests refused (nothing changed)
+ * @last_ns: duration of the last transaction, ns
+ * @max_ns: longest transaction, ns
+ */
+struct batchpoke_stats {
+	u64 transactions;
+	u64 sites_patched;
+	u64 sync_rounds;
+	u64 int3_hits;
+	u64 refused;
+	u64 last_ns;
+	u64 max_ns;
+};
+
+/**
+ * batchpoke_register_keys() - register keys of the calling module
+ * @owner: the calling module (THIS_MODULE)
+ * @keys: @count pointers to keys that are statics of @owner; may be NULL
+ *        when @count is 0
+ * @count: how many
+ *
+ * Checks every key and every one of its ``__jump_table`` sites, creates
+ * ``/sys/kernel/batchpoke/keys/<module>.<key>/`` for each, and makes them
+ * usable; all or nothing. Keys stay registered until
+ * batchpoke_unregister_keys() or until @owner goes away.
+ *
+ * Return: 0; -EINVAL for a key outside @owner's memory, a bad name, a
+ * site outside @owner's core text (init text included) or holding
+ * unexpected bytes, or NULL @keys with a non-zero @count; -EEXIST for a
+ * name registered already; -ENODEV if @owner is going away or batchpoke is
+ * shutting down; -ENOMEM.
+ */
+int batchpoke_register_keys(struct module *owner, const struct batchpoke_key *const *keys,
+			    size_t count);
+
+/**
+ * batchpoke_unregister_keys() - unregister keys of the calling module
+ * @owner: the calling module (THIS_MODULE)
+ * @keys: @count key pointers, only compared; keys not registered by @owner
+ *        are ignored. May be NULL when @count is 0.
+ * @count: how many
+ *
+ * Cannot fail. Returns once the keys' sysfs directories are gone.
+ */
+void batchpoke_unregister_keys(struct module *owner, const struct batchpoke_key *const *keys,
+			       size_t count);
+
+/**
+ * batchpoke_apply() - set keys' states in one transaction
+ * @changes: @count changes; may be NULL when @count is 0
+ * @count: how many
+ * @flags: 0 or BATCHPOKE_APPLY_SERIAL
+ * @report: if not NULL, receives what the transaction did
+ *
+ * All or nothing: on error no site and no key state has changed. Sleeps.
+ *
+ * Return: 0; -ENOENT for a key that is not registered; -EINVAL for a key
+ * listed twice, unknown @flags or NULL @changes with a non-zero @count;
+ * -E2BIG for more than 65536 sites to change; -EIO if a site does not hold
+ * what batchpoke left there; -ERANGE for a jump target out of rel32 range;
+ * -ENOMEM; -ENODEV while batchpoke shuts down.
+ */
+int batchpoke_apply(const struct batchpoke_change *changes, size_t count, u32 flags,
+		    struct batchpoke_report *report);
+
+/**
+ * batchpoke_read_stats() - copy batchpoke's counters
+ * @stats: receives them; NULL is ignored
+ */
+void batchpoke_read_stats(struct batchpoke_stats *stats);
+
+#endif /* BATCHPOKE_H */
