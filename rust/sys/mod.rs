@@ -4,6 +4,9 @@
 //!
 //! Every `unsafe` of the module lives under this directory.
 
+// The FFI layer: rust/Kbuild denies unsafe code everywhere else.
+#![allow(unsafe_code)]
+
 #[allow(
     dead_code,
     non_camel_case_types,

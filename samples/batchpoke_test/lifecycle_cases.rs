@@ -199,18 +199,9 @@ fn init_text(ctx: &Ctx) -> (usize, usize) {
 /// text.
 fn init_text_entries(ctx: &Ctx) -> usize {
     let (start, end) = init_text(ctx);
-    // SAFETY: as in `Ctx::sites`: the loader set these to the module's
-    // `__jump_table`.
-    let entries = unsafe {
-        let m = &*ctx.module.as_ptr();
-        core::slice::from_raw_parts(m.jump_entries, m.num_jump_entries as usize)
-    };
-    entries
+    ctx.jump_entries()
         .iter()
-        .filter(|e| {
-            let code = (ptr::from_ref(*e) as usize).wrapping_add(e.code as isize as usize);
-            code >= start && code < end
-        })
+        .filter(|(_, site)| site.addr >= start && site.addr < end)
         .count()
 }
 

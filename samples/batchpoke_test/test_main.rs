@@ -99,8 +99,10 @@ struct Ctx {
 }
 
 impl Ctx {
-    /// The sites of `key` in this module's jump table.
-    fn sites(&self, key: &Key) -> KVec<Site> {
+    /// Every entry of this module's jump table, decoded here rather than by
+    /// batchpoke (an independent reading): `(key address with the flag
+    /// bits cleared, site)`.
+    fn jump_entries(&self) -> KVec<(usize, Site)> {
         let mut sites = KVec::new();
         // SAFETY: this module is loaded while its init runs; the loader set
         // `jump_entries`/`num_jump_entries` to its `__jump_table`.
@@ -109,19 +111,27 @@ impl Ctx {
             core::slice::from_raw_parts(m.jump_entries, m.num_jump_entries as usize)
         };
         for e in entries {
+            // Every field is relative to its own address.
             let base = core::ptr::from_ref(e) as usize;
             let addr = base.wrapping_add(e.code as isize as usize);
             let target = (base + 4).wrapping_add(e.target as isize as usize);
             let k = (base + 8).wrapping_add(e.key as usize);
-            if k & !3 == key.raw_address() {
-                let _ = sites.push(
-                    Site {
-                        addr,
-                        target,
-                        likely: k & 1 != 0,
-                    },
-                    GFP_KERNEL,
-                );
+            let site = Site {
+                addr,
+                target,
+                likely: k & 1 != 0,
+            };
+            let _ = sites.push((k & !3, site), GFP_KERNEL);
+        }
+        sites
+    }
+
+    /// The sites of `key` in this module's jump table.
+    fn sites(&self, key: &Key) -> KVec<Site> {
+        let mut sites = KVec::new();
+        for (k, site) in self.jump_entries() {
+            if k == key.raw_address() {
+                let _ = sites.push(site, GFP_KERNEL);
             }
         }
         sites

@@ -10,6 +10,9 @@
 //! batchpoke_api::apply(&[Change::new(&TRACE_IO, true)])?;
 //! ```
 
+// FFI (see rust/sys/mod.rs); client modules compile this file too.
+#![allow(unsafe_code)]
+
 use kernel::prelude::*;
 
 use super::{Change, Key, Report, Stats, APPLY_SERIAL};

@@ -9,6 +9,9 @@
 //!   (6.x) rather than `authors: [..]`;
 //! - `batchpoke_kvec_without_retain`: `KVec` has no `retain()` (6.x).
 
+// FFI (see rust/sys/mod.rs); client modules compile this file too.
+#![allow(unsafe_code)]
+
 /// `module!` for every supported kernel: 7.x takes `authors: [..]`, 6.12
 /// `author: ".."`.
 #[macro_export]

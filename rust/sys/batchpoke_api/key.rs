@@ -3,6 +3,9 @@
 //! A batchpoke key: a named on/off state whose branch sites batchpoke
 //! patches.
 
+// FFI (see rust/sys/mod.rs); client modules compile this file too.
+#![allow(unsafe_code)]
+
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, CStr};
 use core::mem::MaybeUninit;
