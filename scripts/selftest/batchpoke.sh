@@ -10,19 +10,20 @@
 # KTAP cases are folded in here), exercises /sys/kernel/batchpoke (flips,
 # transactions, every kind of bad input), compares the CAL line of
 # /proc/interrupts with the sync-round counter, loads and unloads the demo
-# client, unloads everything and checks the kernel log.
+# client and the C client, unloads everything and checks the kernel log.
 MODDIR=${MODDIR:-/lib/batchpoke}
 here=$(dirname "$0")
 . "$here/ktap.sh"
 . "$here/measure.sh"
 . "$here/coexist.sh"
 . "$here/lifecycle.sh"
+. "$here/cclient.sh"
 
 SYS=/sys/kernel/batchpoke
 KEYS=$SYS/keys
 
 if [ "$(id -u)" != 0 ]; then echo "# batchpoke selftest: must be root"; exit 4; fi
-for m in batchpoke batchpoke_test batchpoke_demo; do
+for m in batchpoke batchpoke_test batchpoke_demo batchpoke_cclient; do
 	if [ ! -f "$MODDIR/$m.ko" ]; then echo "# batchpoke selftest: $MODDIR/$m.ko missing"; exit 4; fi
 done
 if grep -q '^batchpoke ' /proc/modules; then echo "# batchpoke is already loaded; unload it first"; exit 4; fi
@@ -88,7 +89,7 @@ expect_big_refused() {
 # flip KEY VALUE: sets a key through its enabled file.
 flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
-ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES))
+ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES))
 
 # --- loading --------------------------------------------------------------------
 if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
@@ -372,6 +373,9 @@ if [ ! -e "$KEYS/batchpoke_demo.accounting" ] && [ ! -e "$KEYS/batchpoke_demo.fa
 else
 	ktap_fail demo_client_key_dirs_disappear
 fi
+
+# --- a client written in C, against batchpoke.h alone -----------------------------------
+cclient_cases
 
 # --- hostile input: the fuzzer ----------------------------------------------------------
 # 10,000+ valid and near-miss writes to every writable file; after each the

@@ -16,6 +16,7 @@
 #ifndef BATCHPOKE_H
 #define BATCHPOKE_H
 
+#include <linux/compiler.h>
 #include <linux/jump_label.h>
 #include <linux/module.h>
 #include <linux/types.h>
@@ -41,6 +42,91 @@ struct batchpoke_key {
 	bool initially;
 	bool enabled;
 };
+
+/**
+ * DEFINE_BATCHPOKE_KEY_FALSE() - define a key, initially disabled
+ * @var: the variable (a ``static struct batchpoke_key``)
+ * @keyname: its name within the module, a string literal of
+ *           ``[A-Za-z0-9_.-]``; sysfs shows ``<module>.<keyname>``
+ *
+ * Also defines the compile-time constant the branch macros read the
+ * initial state from, so the branch macros must be used in the file that
+ * defines the key.
+ */
+#define DEFINE_BATCHPOKE_KEY_FALSE(var, keyname) __DEFINE_BATCHPOKE_KEY(var, keyname, 0)
+
+/**
+ * DEFINE_BATCHPOKE_KEY_TRUE() - define a key, initially enabled
+ * @var: the variable (a ``static struct batchpoke_key``)
+ * @keyname: its name within the module, as for DEFINE_BATCHPOKE_KEY_FALSE()
+ */
+#define DEFINE_BATCHPOKE_KEY_TRUE(var, keyname) __DEFINE_BATCHPOKE_KEY(var, keyname, 1)
+
+#define __DEFINE_BATCHPOKE_KEY(var, keyname, init)				\
+	enum { __batchpoke_initially_##var = (init) };				\
+	static struct batchpoke_key var = {					\
+		.name = (keyname), .initially = (init), .enabled = (init),	\
+	}
+
+/*
+ * One site: a 5-byte instruction, NOP5 or JMP rel32 to l_yes, written as
+ * bytes so that the assembler cannot pick a 2-byte form, and a
+ * __jump_table record in the kernel's format (code, target, key + likely,
+ * each relative to itself): the record rust/sys/batchpoke_api/site.rs
+ * emits for Rust clients. The instruction is the one for the key's initial
+ * state. Returns the key's state as the site executes it.
+ */
+static __always_inline bool __batchpoke_branch(struct batchpoke_key *key, const bool likely,
+					       const bool jump)
+{
+	asm goto("1:\n\t"
+		 ".if %c2\n\t"
+		 ".byte 0xe9\n\t"
+		 ".long %l[l_yes] - 1b - 5\n\t"
+		 ".else\n\t"
+		 ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+		 ".endif\n\t"
+		 ".pushsection __jump_table, \"aw\"\n\t"
+		 ".balign 8\n\t"
+		 ".long 1b - .\n\t"
+		 ".long %l[l_yes] - .\n\t"
+		 ".quad %c0 + %c1 - .\n\t"
+		 ".popsection\n\t"
+		 : : "i" (key), "i" (likely), "i" (jump) : : l_yes);
+	return likely;
+l_yes:
+	return !likely;
+}
+
+/**
+ * batchpoke_branch_unlikely() - branch on a key, laid out for "disabled"
+ * @var: a key defined in this file with DEFINE_BATCHPOKE_KEY_*()
+ *
+ * Return: the key's state, as the site's instruction says; the enabled
+ * path is out of line.
+ */
+#define batchpoke_branch_unlikely(var)						\
+	__batchpoke_branch(&(var), false, __batchpoke_initially_##var != 0)
+
+/**
+ * batchpoke_branch_likely() - branch on a key, laid out for "enabled"
+ * @var: a key defined in this file with DEFINE_BATCHPOKE_KEY_*()
+ *
+ * Return: the key's state, as the site's instruction says; the disabled
+ * path is out of line.
+ */
+#define batchpoke_branch_likely(var)						\
+	__batchpoke_branch(&(var), true, __batchpoke_initially_##var != 1)
+
+/**
+ * batchpoke_key_enabled() - the state a key's sites hold or are being
+ *                           patched to
+ * @key: the key
+ */
+static inline bool batchpoke_key_enabled(const struct batchpoke_key *key)
+{
+	return READ_ONCE(key->enabled);
+}
 
 /**
  * struct batchpoke_change - one key change of a transaction
