@@ -73,32 +73,16 @@ static G256: [Key; KEYS] = with_key_indices!(key_group!("g256_"));
 
 /// One unlikely-form site of `$array[$index]`: the bench's keys are array
 /// elements, which the ordinary branch macros (one static per key) do not
-/// cover; this is the same site with the key's address as array + offset.
+/// name; the same site, with the key's address as array + offset.
 macro_rules! bench_site {
-    ($array:ident, $index:literal) => {'site: {
-        // SAFETY: one 5-byte NOP that may become a jump to `l_yes`, and a
-        // `__jump_table` record for the key `$array[$index]`, as
-        // `static_branch_unlikely!` emits; no register or memory is touched.
-        unsafe {
-            core::arch::asm!(
-                "6:",
-                ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00",
-                ".pushsection __jump_table, \"aw\"",
-                ".balign 8",
-                ".long 6b - .",
-                ".long {l_yes} - .",
-                ".quad {key} + {offset} - .",
-                ".popsection",
-                key = sym $array,
-                offset = const $index * core::mem::size_of::<Key>(),
-                l_yes = label {
-                    break 'site true;
-                },
-                options(att_syntax, nostack, preserves_flags),
-            );
-        }
-        break 'site false;
-    }};
+    ($array:ident, $index:literal) => {
+        $crate::__batchpoke_site!(
+            @record $array,
+            $index * core::mem::size_of::<Key>(),
+            false,
+            false
+        )
+    };
 }
 
 macro_rules! x16 { ($($b:tt)*) => { $($b)* $($b)* $($b)* $($b)* $($b)* $($b)* $($b)* $($b)*

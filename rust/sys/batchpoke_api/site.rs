@@ -32,10 +32,18 @@ macro_rules! static_branch_likely {
     };
 }
 
+/// The one place that emits a site and its `__jump_table` record (the C
+/// header's `__batchpoke_branch()` emits the same bytes).
+///
+/// `@record` arm: a site of the key at `sym $key + $offset` (the bench's
+/// keys are array elements), compiled for state `$initially`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __batchpoke_site {
-    ($($key:ident)::+, $likely:literal) => {'site: {
+    ($($key:ident)::+, $likely:literal) => {
+        $crate::__batchpoke_site!(@record $($key)::+, 0, $($key)::+::INITIALLY, $likely)
+    };
+    (@record $key:path, $offset:expr, $initially:expr, $likely:literal) => {'site: {
         // SAFETY: the assembly is one 5-byte instruction that either falls
         // through or jumps to `l_yes`, plus a `__jump_table` record in the
         // kernel's format pointing at the key's `static_key`; it touches no
@@ -55,11 +63,12 @@ macro_rules! __batchpoke_site {
                 ".balign 8",
                 ".long 6b - .",
                 ".long {l_yes} - .",
-                ".quad {key} + {likely} - .",
+                ".quad {key} + {offset} + {likely} - .",
                 ".popsection",
-                jump = const ($($key)::+::INITIALLY != $likely) as i32,
+                jump = const ($initially != $likely) as i32,
                 likely = const $likely as i32,
-                key = sym $($key)::+,
+                key = sym $key,
+                offset = const $offset,
                 l_yes = label {
                     break 'site !$likely;
                 },
