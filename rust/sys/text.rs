@@ -352,8 +352,8 @@ impl Drop for TextAlias<'_> {
 ///
 /// # Invariants
 ///
-/// `pokes` are prepared, every site held its poke's old bytes when checked
-/// under `_locked`, and `alias` maps their pages. While `pinned`,
+/// `pokes` are prepared (checked), every site held its poke's old bytes
+/// when checked under `_locked`, and `alias` maps their pages. While `pinned`,
 /// preemption is disabled on this CPU, which is the only one that may
 /// hold TLB entries for `alias`. `active` is empty or a part of `pokes`
 /// that `ACTIVE` holds.
@@ -367,13 +367,23 @@ pub(crate) struct KernelText<'a> {
 }
 
 impl TextGuard<'_> {
-    /// Checks that every site of `pokes` holds its poke's old bytes and, if
-    /// so, returns the text through which they may be patched.
+    /// Checks that `pokes` are prepared and every site holds its poke's old
+    /// bytes and, if so, returns the text through which they may be
+    /// patched.
     pub(crate) fn text<'a>(
         &'a self,
         alias: &'a TextAlias<'a>,
         pokes: &'a TextPokes<'a>,
     ) -> core::result::Result<KernelText<'a>, PlanError> {
+        // The handler's search and the alias's page lookup both need the
+        // vector prepared: sorted, without overlaps.
+        let unprepared = pokes
+            .as_slice()
+            .windows(2)
+            .find(|w| w[0].addr.saturating_add(INSN_SIZE) > w[1].addr);
+        if let Some(w) = unprepared {
+            return Err(PlanError::Overlap { addr: w[1].addr });
+        }
         // SAFETY: every site is in the text of a live module (`TextPokes`
         // invariant).
         plan::verify(pokes.as_slice(), |addr| unsafe { read_text(addr) })?;
