@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # What `make run` shows inside the guest: load batchpoke, flip keys one by
 # one, in one transaction and serially, with the sync rounds each took and
-# the function-call IPIs the CPUs received, then the demo client at work.
+# the function-call IPIs the CPUs received, then the demo client and the C
+# client at work.
 set -e
 . "$(dirname "$0")/measure.sh"
 S=/sys/kernel/batchpoke
@@ -67,6 +68,14 @@ echo 1 >"$S/keys/batchpoke_demo.accounting/enabled"
 sleep 1
 echo "  accounting on:   $(grep accounted /sys/kernel/batchpoke_demo/counters | tr '\n' ' ')"
 rmmod batchpoke_demo
+echo "== C client (samples/batchpoke_cclient, batchpoke.h only): 9 keys, 80 sites"
+insmod /lib/batchpoke/batchpoke_cclient.ko
+C=/sys/kernel/batchpoke_cclient
+measured "batchpoke_apply(): all 9 keys flipped" "echo 101010101 > $C/apply"
+set -- $(cat "$C/report")
+echo "  its report: $1 sites, $2 sync rounds; what the sites now execute (key state unlikely likely):"
+sed -n 's/^\(c[0-3] .*\)/    \1/p' "$C/sites"
+rmmod batchpoke_cclient
 echo "== rmmod batchpoke"
 rmmod batchpoke
 klog
