@@ -64,9 +64,13 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$int3" "$top/scripts/int3/batchpoke-in
 vm_args=(--timeout 2400)
 # The other flavors turn every WARN into a panic, so none can go unseen.
 [ "$KERNEL_FLAVOR" = default ] || vm_args+=(--append panic_on_warn=1)
+# The verdict's reasons go to the terminal and to selftest.verdict: the
+# failure line below quotes them, so a CI log cut to its end still says why.
+vm_verdict=${vm_log%.log}.verdict
 "$here/vm-run.sh" --kdir "$kdir" --cpus "$cpus" --quiet --log "$vm_log" --extra "$fuzz" --extra "$int3" "${vm_args[@]}" \
-	-- './batchpoke.sh'
+	-- './batchpoke.sh' 2> >(tee "$vm_verdict" >&2)
 vm_rc=$?
+wait $! 2>/dev/null || true
 # Guest-script KTAP lines are the unprefixed ones (kernel lines carry a
 # timestamp); subtests are indented. Every result line counts: the nested
 # cases of batchpoke_test and the subtest's own line.
@@ -81,7 +85,10 @@ while IFS= read -r line; do
 	esac
 done < <(grep -E '^ *(not )?ok [0-9]+ ' "$vm_log")
 if ((vm_rc != 0)) && ! grep -qE '^ *not ok ' "$vm_log"; then
-	fail "vm: selftest run failed (status $vm_rc, log $vm_log)"
+	why=$(grep -m1 'FAIL:' "$vm_verdict" | sed 's/^\[batchpoke\] //')
+	fail "vm: selftest run failed (status $vm_rc, log $vm_log): ${why:-no verdict}"
+	# What matched, for the record at the end of the output.
+	sed -n '/what matched, how often:/,/the first one/p' "$vm_verdict" | head -n 12
 fi
 
 # --- 3. harness self-test ---------------------------------------------------------
