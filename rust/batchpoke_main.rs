@@ -37,6 +37,7 @@ mod stats;
 mod sys;
 
 use state::State;
+use sys::int3::SiteTableSlot;
 use sys::module::ModuleRef;
 use sys::published::PublishedState;
 use sys::sysfs::{Dir, Group};
@@ -84,9 +85,10 @@ impl kernel::Module for Batchpoke {
     fn init(module: &'static ThisModule) -> Result<Self> {
         demo::self_check()?;
         let engine = engine::Engine::new()?;
+        let sites = SiteTableSlot::new()?;
         let root = Dir::create(c"batchpoke", None, Group::Root)?;
         let keys = Dir::create(c"keys", Some(&root.get()), Group::None)?;
-        let state = KBox::pin_init(State::new(engine, root, keys), GFP_KERNEL)?;
+        let state = KBox::pin_init(State::new(engine, sites, root, keys), GFP_KERNEL)?;
         let state = PublishedState::publish(state)?;
         state.register(ModuleRef::this(module)?, &demo::keys())?;
         pr_info!(

@@ -26,6 +26,7 @@ use crate::pure::plan::Poke;
 use crate::pure::site::Site;
 use crate::pure::txn;
 use crate::sys::bindings;
+use crate::sys::int3::{SiteTable, SiteTableSlot};
 use crate::sys::module::{ModuleRef, Registered};
 use crate::sys::sysfs::Dir;
 use crate::sys::text::TextPokes;
@@ -101,15 +102,23 @@ pub(crate) struct Registry {
     /// `/sys/kernel/batchpoke/keys` and `/sys/kernel/batchpoke`.
     dirs: [Option<Dir>; 2],
     next_ticket: u64,
+    /// The int3 handler's table of sites.
+    sites: SiteTableSlot,
+    /// The table is not this registry's (its rebuild failed): rebuilt
+    /// before the next transaction.
+    table_stale: bool,
 }
 
 impl Registry {
-    /// An empty registry whose keys appear under `keys_dir`.
-    pub(crate) fn new(root_dir: Dir, keys_dir: Dir) -> Self {
+    /// An empty registry whose keys appear under `keys_dir` and whose
+    /// sites go into the int3 handler's table through `sites`.
+    pub(crate) fn new(root_dir: Dir, keys_dir: Dir, sites: SiteTableSlot) -> Self {
         Registry {
             entries: KVec::new(),
             dirs: [Some(keys_dir), Some(root_dir)],
             next_ticket: 0,
+            sites,
+            table_stale: false,
         }
     }
 
@@ -351,6 +360,31 @@ impl Registry {
         });
     }
 
+    /// Installs the table of the sites of every key not retired (pending
+    /// ones included) as the one the int3 handler resolves traps from. On
+    /// failure installs none, and the next transaction tries again before
+    /// it patches anything.
+    pub(crate) fn install_sites(&mut self) -> Result {
+        let mut table = SiteTable::new();
+        let mut result = Ok(());
+        for entry in self.entries.iter().filter(|e| e.status != Status::Dead) {
+            let owner = entry.owner();
+            result = entry
+                .sites
+                .iter()
+                .try_for_each(|site| table.push(owner, site));
+            if result.is_err() {
+                break;
+            }
+        }
+        let result = result.and_then(|()| self.sites.install(table));
+        if result.is_err() {
+            self.sites.clear();
+        }
+        self.table_stale = result.is_err();
+        result
+    }
+
     /// The top directories, to drop after unlocking, once no key is left.
     pub(crate) fn take_dirs(&mut self) -> [Option<Dir>; 2] {
         core::mem::take(&mut self.dirs)
@@ -361,11 +395,14 @@ impl Registry {
     /// unknown one `ENOENT`, more than [`MAX_TRANSACTION_SITES`] sites to
     /// change `E2BIG`.
     pub(crate) fn apply(
-        &self,
+        &mut self,
         engine: &Engine,
         changes: &[(usize, bool)],
         strategy: Strategy,
     ) -> Result<Applied> {
+        if self.table_stale {
+            self.install_sites()?;
+        }
         let mut pokes = TextPokes::new();
         for (n, &(index, enable)) in changes.iter().enumerate() {
             if changes[..n].iter().any(|&(other, _)| other == index) {

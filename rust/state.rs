@@ -14,6 +14,7 @@ use crate::pure::txn::{self, ParseError};
 use crate::registry::{KeyEntry, Registry};
 use crate::stats::STATS;
 use crate::sys::bindings;
+use crate::sys::int3::SiteTableSlot;
 use crate::sys::module::ModuleRef;
 use crate::sys::sysfs::{Dir, Group};
 
@@ -26,11 +27,17 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// The state, with sysfs directories `root_dir` and `keys_dir`.
-    pub(crate) fn new(engine: Engine, root_dir: Dir, keys_dir: Dir) -> impl PinInit<Self, Error> {
+    /// The state, with sysfs directories `root_dir` and `keys_dir`, and
+    /// the int3 handler's table of sites installed through `sites`.
+    pub(crate) fn new(
+        engine: Engine,
+        sites: SiteTableSlot,
+        root_dir: Dir,
+        keys_dir: Dir,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(State {
             engine,
-            registry <- new_mutex!(Registry::new(root_dir, keys_dir)),
+            registry <- new_mutex!(Registry::new(root_dir, keys_dir, sites)),
         })
     }
 
@@ -44,11 +51,18 @@ impl State {
         let (ticket, names) = {
             let mut registry = self.registry.lock();
             let ticket = registry.add_pending(module, keys)?;
-            match registry.pending_names(ticket) {
+            // Its sites are in the int3 handler's table before any of them
+            // can be patched.
+            let names = registry
+                .install_sites()
+                .and_then(|()| registry.pending_names(ticket));
+            match names {
                 Ok(names) => (ticket, names),
                 Err(e) => {
                     registry.retire_ticket(ticket);
                     registry.remove_dead();
+                    // Failure or not, the error is the registration's.
+                    let _ = registry.install_sites();
                     return Err(e);
                 }
             }
@@ -139,7 +153,12 @@ impl State {
                 None => break,
             }
         }
-        self.registry.lock().remove_dead();
+        let mut registry = self.registry.lock();
+        registry.remove_dead();
+        // Sites leave the table before their module's text can go: callers
+        // retire a module's keys in its `GOING` notification at the latest.
+        // Failing, the table is left empty until the next transaction.
+        let _ = registry.install_sites();
     }
 
     /// Applies a `name=value ...` request as one transaction.
@@ -148,7 +167,7 @@ impl State {
     }
 
     fn parse_and_apply(&self, request: &[u8]) -> Result<Applied> {
-        let registry = self.registry.lock();
+        let mut registry = self.registry.lock();
         let mut changes = KVec::new();
         let mut unknown = false;
         let mut alloc = Ok(());
@@ -171,7 +190,7 @@ impl State {
     }
 
     fn apply_changes_locked(&self, changes: &[Change], strategy: Strategy) -> Result<Applied> {
-        let registry = self.registry.lock();
+        let mut registry = self.registry.lock();
         let mut indices = KVec::with_capacity(changes.len(), GFP_KERNEL)?;
         for change in changes {
             let index = registry.find_key(change.key).ok_or(ENOENT)?;
@@ -182,7 +201,7 @@ impl State {
 
     /// Sets the key called `name`.
     pub(crate) fn set_key(&self, name: &[u8], enable: bool) -> Result<Applied> {
-        let registry = self.registry.lock();
+        let mut registry = self.registry.lock();
         let index = registry.find(name).ok_or(ENOENT);
         counted(index.and_then(|index| {
             registry.apply(&self.engine, &[(index, enable)], self.engine.strategy())

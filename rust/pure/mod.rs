@@ -2,7 +2,7 @@
 
 //! The parts of batchpoke that are plain computation: instruction encoding,
 //! site descriptions, transaction planning, the pages a batch writes to and
-//! the handler's lookup.
+//! the handler's lookup and its resolution of a trap.
 //!
 //! Everything here uses `core` only, so the same files compile into the
 //! kernel module and into the host crate `rust/Cargo.toml`, where
@@ -13,5 +13,6 @@ pub mod pages;
 pub mod plan;
 pub mod search;
 pub mod site;
+pub mod trap;
 pub mod txn;
 pub mod writer;

@@ -16,6 +16,7 @@
 //! every CPU runs either the old or the new instruction, never a mix.
 
 use super::insn::{self, Insn, INSN_SIZE, INT3};
+use super::search::AtAddress;
 use super::site::Site;
 
 /// One site's change.
@@ -54,6 +55,13 @@ pub enum PlanError {
         /// The site.
         addr: usize,
     },
+}
+
+impl AtAddress for Poke {
+    #[inline(always)]
+    fn addr(&self) -> usize {
+        self.addr
+    }
 }
 
 impl Poke {

@@ -1,24 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The int3 handler: a CPU that traps on a site while a batch is being
-//! applied is sent on to where the site's *new* instruction takes it.
+//! The int3 handler: a CPU that traps on a batchpoke site is sent on to
+//! where the site's instruction takes it, whenever the trap comes.
+//!
+//! While a batch is applied, a CPU that traps on one of its int3s continues
+//! as the site's *new* instruction would. A CPU may also run an int3 it
+//! fetched earlier after the batch has ended (a stale fetch: excluded by
+//! the sync rounds on a real machine, not by every emulator); then the
+//! table of every registered site ([`SiteTable`]) says the address is a
+//! site, and the site's current bytes say where to go
+//! ([`TrapSite::resolve`]).
 //!
 //! The handler sits on the die-notifier chain (`DIE_INT3`). It runs in
 //! NMI-like context, so everything it reaches is lock-free, allocation-free
 //! and free of panic paths. The path is two functions, both listed in the
 //! module's `_kprobe_blacklist` (NOKPROBE): [`batchpoke_int3_notify`], whose
-//! common case (no batch active) is a few instructions, and the cold
-//! `batchpoke_int3_resolve`, into which the search and the vector access
-//! are inlined.
+//! common case (no site registered, or another exception) is a few
+//! instructions, and the cold `batchpoke_int3_resolve`, into which the
+//! searches, the vector access and the reads of the site are inlined.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_ulong, c_void};
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
+use kernel::alloc::KVec;
 use kernel::prelude::*;
 
 use super::bindings;
+use super::module::ModuleRef;
+use crate::pure::insn::{Insn, INSN_SIZE, INT3};
+use crate::pure::site::Site;
+use crate::pure::trap::{self, TrapSite};
 use crate::pure::{plan::Poke, search};
 use crate::stats::STATS;
 
@@ -28,7 +41,8 @@ use crate::stats::STATS;
 ///
 /// While `refs` is non-zero, `pokes` and `len` describe a slice sorted by
 /// address that stays valid and unchanged until `refs` has dropped to zero
-/// after [`ActiveBatch::retire`].
+/// after [`ActiveBatch::retire`], and every site in it lies in live module
+/// text, readable meanwhile.
 pub(crate) struct ActiveBatch {
     pokes: AtomicPtr<Poke>,
     len: AtomicUsize,
@@ -48,9 +62,10 @@ impl ActiveBatch {
     ///
     /// # Safety
     ///
-    /// `pokes` must be sorted by address and stay valid and unchanged until
-    /// [`Self::retire`] returns; the caller holds `text_mutex`, so no other
-    /// batch is published.
+    /// `pokes` must be sorted by address, their sites in module text that
+    /// stays live, and stay valid and unchanged until [`Self::retire`]
+    /// returns; the caller holds `text_mutex`, so no other batch is
+    /// published.
     pub(crate) unsafe fn publish(&self, pokes: &[Poke]) {
         self.pokes
             .store(pokes.as_ptr().cast_mut(), Ordering::Relaxed);
@@ -79,14 +94,16 @@ impl ActiveBatch {
         self.refs.load(Ordering::Relaxed) != 0
     }
 
-    /// Where a CPU that trapped on the site at `addr` must continue, if the
-    /// site belongs to the active batch.
+    /// Runs `f` on the active batch's change of the site at `addr` (`None`
+    /// if no batch is active or the site is not in it), with the vector
+    /// held: it cannot be retired, so no later batch writes, until `f`
+    /// returns.
     #[inline(always)]
-    fn resolve(&self, addr: usize) -> Option<usize> {
+    fn with_poke<R>(&self, addr: usize, f: impl FnOnce(Option<&Poke>) -> R) -> R {
         let mut refs = self.refs.load(Ordering::Relaxed);
         loop {
             if refs == 0 {
-                return None;
+                return f(None);
             }
             match self.refs.compare_exchange_weak(
                 refs,
@@ -107,10 +124,134 @@ impl ActiveBatch {
         // SAFETY: we hold a reference taken while `refs` was non-zero, so by
         // the type invariant `pokes`/`len` describe a valid sorted slice.
         let slice = unsafe { &*slice };
-        let resume = search::find(slice, addr).map(|poke| poke.resume);
+        let result = f(search::find(slice, addr));
         self.refs.fetch_sub(1, Ordering::Release);
-        resume
+        result
     }
+}
+
+/// The table of every registered site, as the handler sees it.
+///
+/// # Invariants
+///
+/// `sites` is sorted by address (so `ptr`/`len`, its slice, can be
+/// searched), and every site lies in the core text of a module, a whole
+/// instruction ([`INSN_SIZE`] bytes) inside it. The registry installs a
+/// table without a module's sites before that module's text is freed
+/// (its keys are retired in the module notifier's `GOING` call at the
+/// latest), so while a table is installed its sites can be read.
+pub(crate) struct SiteTable {
+    ptr: *const TrapSite,
+    len: usize,
+    sites: KVec<TrapSite>,
+}
+
+// SAFETY: the table is plain data; `ptr` points into `sites`, owned.
+unsafe impl Send for SiteTable {}
+// SAFETY: as above; nothing mutates it through a shared reference.
+unsafe impl Sync for SiteTable {}
+
+impl SiteTable {
+    /// An empty table.
+    pub(crate) fn new() -> Self {
+        SiteTable {
+            ptr: ptr::null(),
+            len: 0,
+            sites: KVec::new(),
+        }
+    }
+
+    /// Adds `site` of `module`. `EINVAL` if it is not in `module`'s core
+    /// text or cannot be encoded.
+    pub(crate) fn push(&mut self, module: ModuleRef<'_>, site: &Site) -> Result {
+        if !module.core_text_holds(site.addr, INSN_SIZE) {
+            return Err(EINVAL);
+        }
+        let entry = TrapSite::new(site).ok_or(EINVAL)?;
+        self.sites.push(entry, GFP_KERNEL | __GFP_NOWARN)?;
+        // INVARIANT: sorted again before the table is installed.
+        self.ptr = ptr::null();
+        self.len = 0;
+        Ok(())
+    }
+
+    /// The table, sorted, ready to install.
+    fn sorted(mut self) -> Self {
+        trap::sort(&mut self.sites);
+        // INVARIANT: sorted just above.
+        self.ptr = self.sites.as_ptr();
+        self.len = self.sites.len();
+        self
+    }
+
+    /// The entry of the site at `addr`, without a call or a panic path (see
+    /// [`ActiveBatch::with_poke`]).
+    #[inline(always)]
+    fn find(&self, addr: usize) -> Option<&TrapSite> {
+        let slice = ptr::slice_from_raw_parts(self.ptr, self.len);
+        // SAFETY: by the type invariant `ptr`/`len` are the slice of
+        // `sites`, which lives as long as `self` (or null and 0: empty).
+        let slice = unsafe { &*slice };
+        search::find(slice, addr)
+    }
+}
+
+/// The installed table, or null. Readers are the handler only, inside the
+/// die chain's RCU read-side critical section; a replaced table is freed
+/// after a grace period.
+static TABLE: AtomicPtr<SiteTable> = AtomicPtr::new(ptr::null_mut());
+
+/// The bytes the site at `addr` holds now, read the way the instruction
+/// fetch reads them: byte by byte, as other CPUs write them.
+///
+/// # Safety
+///
+/// The `INSN_SIZE` bytes at `addr` are mapped and readable.
+#[inline(always)]
+unsafe fn read_text(addr: usize) -> Insn {
+    // SAFETY: readable by the caller's contract; atomics have no alignment
+    // requirement beyond a byte's, and only loads are made through them.
+    let bytes = unsafe { as_ref::<[AtomicU8; INSN_SIZE]>(addr as *const _) };
+    let mut insn = [INT3; INSN_SIZE];
+    if let Some(bytes) = bytes {
+        for (byte, text) in insn.iter_mut().zip(bytes) {
+            *byte = text.load(Ordering::Relaxed);
+        }
+    }
+    insn
+}
+
+/// How often the handler re-reads a site that holds an int3 no active batch
+/// accounts for: a batch may be published or retired between the reads.
+const RESOLVE_TRIES: usize = 3;
+
+/// Where a CPU that trapped on the first byte of the site at `addr`
+/// continues, if the trap is batchpoke's.
+#[inline(always)]
+fn resolve(addr: usize) -> Option<usize> {
+    let table = TABLE.load(Ordering::Acquire);
+    // SAFETY: a non-null `TABLE` is an installed table; we are inside the
+    // die chain's RCU read-side critical section, and a replaced table is
+    // freed only after a grace period (`SiteTableSlot::replace`).
+    let listed = unsafe { as_ref(table.cast_const()) }.and_then(|table| table.find(addr));
+    for _ in 0..RESOLVE_TRIES {
+        // The vector is taken before the site is read: with an int3 there,
+        // a vector that holds the site is the batch that wrote it.
+        let seen = ACTIVE.with_poke(addr, |poke| {
+            if listed.is_none() && poke.is_none() {
+                return None;
+            }
+            // SAFETY: the site is in the installed table or in the held
+            // vector, and both types' invariants keep their sites readable.
+            let now = unsafe { read_text(addr) };
+            Some((now, trap::resolve(listed, &now, poke)))
+        });
+        let (now, resume) = seen?;
+        if resume.is_some() || now[0] != INT3 {
+            return resume;
+        }
+    }
+    None
 }
 
 /// `user_mode()`: the trap came from ring 3.
@@ -133,7 +274,9 @@ unsafe extern "C" fn batchpoke_int3_notify(
     val: c_ulong,
     data: *mut c_void,
 ) -> c_int {
-    if val != c_ulong::from(bindings::die_val_DIE_INT3) || !ACTIVE.is_active() {
+    if val != c_ulong::from(bindings::die_val_DIE_INT3)
+        || (TABLE.load(Ordering::Relaxed).is_null() && !ACTIVE.is_active())
+    {
         return bindings::NOTIFY_DONE as c_int;
     }
     // Pointers become references by conversion, not by dereferencing: under
@@ -180,9 +323,9 @@ unsafe fn as_mut<'a, T>(ptr: *mut T) -> Option<&'a mut T> {
     unsafe { core::mem::transmute::<*mut T, Option<&'a mut T>>(ptr) }
 }
 
-/// The rare path of [`batchpoke_int3_notify`]: a trap while a batch is
-/// being applied. Out of line and cold so the common path (no batch) stays
-/// a few instructions; NOKPROBE like its caller.
+/// The rare path of [`batchpoke_int3_notify`]: an int3 in kernel mode while
+/// sites are registered. Out of line and cold so the common path stays a
+/// few instructions; NOKPROBE like its caller.
 #[cold]
 #[inline(never)]
 #[no_mangle]
@@ -191,7 +334,7 @@ extern "C" fn batchpoke_int3_resolve(regs: &mut bindings::pt_regs) -> c_int {
         return bindings::NOTIFY_DONE as c_int;
     }
     // `ip` is one past the int3, i.e. past the first byte of the site.
-    match ACTIVE.resolve(regs.ip.wrapping_sub(1) as usize) {
+    match resolve(regs.ip.wrapping_sub(1) as usize) {
         Some(resume) => {
             regs.ip = resume as c_ulong;
             STATS.int3_hit();
@@ -258,6 +401,101 @@ impl Int3Handler {
         // INVARIANT: registered just above.
         Ok(Int3Handler(()))
     }
+}
+
+/// The right to install the handler's table of sites: its only writer.
+///
+/// Installing replaces the table and frees the old one after a grace
+/// period. The protocol leaves no final sync round, so a CPU may still run
+/// a stale int3 at a site after its batch, and only the table resolves it:
+/// a site therefore leaves the table only after a sync round, once no CPU
+/// can still run such an int3 (rare: a key unregistered, a client or
+/// batchpoke unloaded).
+///
+/// # Invariants
+///
+/// At most one exists, and only it writes `TABLE`; `TABLE` is null or a
+/// table from [`KBox::into_raw`] that it owns.
+pub(crate) struct SiteTableSlot(());
+
+static SLOT_TAKEN: AtomicBool = AtomicBool::new(false);
+
+impl SiteTableSlot {
+    /// The slot. `EBUSY` if it exists already.
+    pub(crate) fn new() -> Result<Self> {
+        if SLOT_TAKEN.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        // INVARIANT: the first and only one.
+        Ok(SiteTableSlot(()))
+    }
+
+    /// Makes `table` the one traps are resolved from.
+    pub(crate) fn install(&mut self, table: SiteTable) -> Result {
+        let table = if table.sites.is_empty() {
+            ptr::null_mut()
+        } else {
+            KBox::into_raw(KBox::new(table.sorted(), GFP_KERNEL)?)
+        };
+        self.replace(table);
+        Ok(())
+    }
+
+    /// Installs no table: no stale int3 is resolved until the next
+    /// [`Self::install`]. Cannot fail, for paths that must not.
+    pub(crate) fn clear(&mut self) {
+        self.replace(ptr::null_mut());
+    }
+
+    fn replace(&mut self, table: *mut SiteTable) {
+        let old = TABLE.load(Ordering::Acquire);
+        // SAFETY: by the type invariant only `self` writes `TABLE` and frees
+        // what it held, and `self` is borrowed mutably: `old` and `table`
+        // are null or live tables.
+        let leaves = match unsafe { (as_ref(old.cast_const()), as_ref(table.cast_const())) } {
+            (None, _) => false,
+            (Some(old), None) => !old.sites.is_empty(),
+            (Some(old), Some(new)) => !trap::keeps_every_site(&old.sites, &new.sites),
+        };
+        if leaves {
+            // SAFETY: plain call; it sleeps until every online CPU has run
+            // a serializing instruction.
+            unsafe { bindings::batchpoke_helper_sync_each_cpu() };
+            STATS.sync_round();
+        }
+        // INVARIANT: `table` is null or from `KBox::into_raw`, now ours.
+        TABLE.store(table, Ordering::Release);
+        if old.is_null() {
+            return;
+        }
+        // SAFETY: plain call; we may sleep here (the registry's callers do).
+        // Every handler that could see `old` runs in the die chain's RCU
+        // read-side critical section, so after this none still uses it.
+        unsafe { kernel::bindings::synchronize_rcu() };
+        // SAFETY: `old` came from `KBox::into_raw` (type invariant) and,
+        // replaced, is owned here alone.
+        drop(unsafe { KBox::from_raw(old) });
+    }
+}
+
+impl Drop for SiteTableSlot {
+    fn drop(&mut self) {
+        self.clear();
+        SLOT_TAKEN.store(false, Ordering::Release);
+    }
+}
+
+/// The number of sites in the installed table, for debugfs `trap`.
+///
+/// # Safety
+///
+/// Called with `rcu_read_lock()` held, by `debugfs.c` only.
+#[no_mangle]
+unsafe extern "C" fn batchpoke_int3_table_len() -> usize {
+    let table = TABLE.load(Ordering::Acquire);
+    // SAFETY: an installed table is freed only after a grace period, and
+    // the caller is in an RCU read-side critical section.
+    unsafe { as_ref(table.cast_const()) }.map_or(0, |table| table.len)
 }
 
 impl Drop for Int3Handler {

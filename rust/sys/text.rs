@@ -450,10 +450,11 @@ impl Text for KernelText<'_> {
         if !self.active.is_empty() || part.is_empty() {
             return;
         }
-        // SAFETY: `part` is a part of `self.pokes`, sorted (prepared) and
-        // borrowed for longer than `self`, which retires it at the latest
-        // when dropped; the text locks are held (`_locked`), so no other
-        // batch is published.
+        // SAFETY: `part` is a part of `self.pokes`, sorted (prepared), its
+        // sites in module text live for the pokes' lifetime (`TextPokes`),
+        // and borrowed for longer than `self`, which retires it at the
+        // latest when dropped; the text locks are held (`_locked`), so no
+        // other batch is published.
         unsafe { ACTIVE.publish(part) };
         // INVARIANT: `ACTIVE` holds `part`.
         self.active = part;

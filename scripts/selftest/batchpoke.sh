@@ -10,7 +10,8 @@
 # KTAP cases are folded in here), exercises /sys/kernel/batchpoke (flips,
 # transactions, every kind of bad input), compares the CAL line of
 # /proc/interrupts with the sync-round counter, loads and unloads the demo
-# client and the C client, unloads everything and checks the kernel log.
+# client and the C client, calls the int3 handler as a stale int3 would
+# (debugfs batchpoke/trap), unloads everything and checks the kernel log.
 MODDIR=${MODDIR:-/lib/batchpoke}
 here=$(dirname "$0")
 . "$here/ktap.sh"
@@ -18,6 +19,7 @@ here=$(dirname "$0")
 . "$here/coexist.sh"
 . "$here/lifecycle.sh"
 . "$here/cclient.sh"
+. "$here/trap.sh"
 
 SYS=/sys/kernel/batchpoke
 KEYS=$SYS/keys
@@ -89,7 +91,7 @@ expect_big_refused() {
 # flip KEY VALUE: sets a key through its enabled file.
 flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
-ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES))
+ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + TRAP_CASES))
 
 # --- loading --------------------------------------------------------------------
 if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
@@ -373,6 +375,9 @@ if [ ! -e "$KEYS/batchpoke_demo.accounting" ] && [ ! -e "$KEYS/batchpoke_demo.fa
 else
 	ktap_fail demo_client_key_dirs_disappear
 fi
+
+# --- an int3 at a site outside a batch ----------------------------------------------------
+trap_cases
 
 # --- a client written in C, against batchpoke.h alone -----------------------------------
 cclient_cases

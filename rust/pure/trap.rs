@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Where a CPU goes when it traps on the int3 at a registered site, at any
+//! time: during a batch or after it.
+//!
+//! A batch publishes its vector of pokes for the duration of the protocol.
+//! A CPU that fetched the int3 late, after the vector was retired (a stale
+//! fetch; a real machine's serialization rules exclude it after a sync,
+//! an emulator's may not), still finds its site in the table of every
+//! registered site, and continues as the bytes the site holds now say:
+//! they are one of the site's two instructions, the one the batch left.
+//! Anything else at a registered site is someone else's int3 and is left
+//! to the kernel.
+
+use super::insn::{self, Insn, INT3};
+use super::plan::Poke;
+use super::search::AtAddress;
+use super::site::Site;
+
+/// A registered site as the int3 handler keeps it: its two instructions
+/// and where each one continues.
+///
+/// # Invariants
+///
+/// `resumes[i]` is where `insns[i]`, placed at `addr`, continues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrapSite {
+    addr: usize,
+    /// Index 0: the instruction for the key disabled; 1: enabled.
+    insns: [Insn; 2],
+    resumes: [usize; 2],
+}
+
+impl AtAddress for TrapSite {
+    #[inline(always)]
+    fn addr(&self) -> usize {
+        self.addr
+    }
+}
+
+impl TrapSite {
+    /// The entry of `site`; `None` if one of its instructions cannot be
+    /// encoded (such a site is never registered).
+    pub fn new(site: &Site) -> Option<TrapSite> {
+        let insns = [site.insn(false)?, site.insn(true)?];
+        let resumes = [
+            insn::resume_address(site.addr, &insns[0])?,
+            insn::resume_address(site.addr, &insns[1])?,
+        ];
+        // INVARIANT: each resume address is computed from its instruction.
+        Some(TrapSite {
+            addr: site.addr,
+            insns,
+            resumes,
+        })
+    }
+}
+
+/// Where a CPU that trapped on the first byte of a site continues, given
+/// the site's entry in the table (`listed`), the bytes it holds now (`now`)
+/// and the active batch's change of it (`active`, if the site is in the
+/// published vector).
+///
+/// With an int3 in place, only the active batch can say which instruction
+/// is being put there: the new one, as while the batch runs. Without one,
+/// the trap was a stale fetch of an int3 already replaced, and the site's
+/// current instruction, one of its two, is what the CPU would have run.
+/// `None`: not a trap batchpoke caused.
+#[inline(always)]
+pub fn resolve(listed: Option<&TrapSite>, now: &Insn, active: Option<&Poke>) -> Option<usize> {
+    if now[0] == INT3 {
+        return active.map(|poke| poke.resume);
+    }
+    if let Some(poke) = active.filter(|poke| *now == poke.new) {
+        return Some(poke.resume);
+    }
+    let site = listed?;
+    if *now == site.insns[0] {
+        Some(site.resumes[0])
+    } else if *now == site.insns[1] {
+        Some(site.resumes[1])
+    } else {
+        None
+    }
+}
+
+/// Sorts a table of sites by address, for [`super::search::find`].
+pub fn sort(table: &mut [TrapSite]) {
+    table.sort_unstable_by_key(|site| site.addr);
+}
+
+/// Whether every site of the sorted table `old` is also in the sorted
+/// table `new`: if not, sites leave the handler's table, and a CPU could
+/// still run a stale int3 at one of them unless every CPU serializes first.
+pub fn keeps_every_site(old: &[TrapSite], new: &[TrapSite]) -> bool {
+    let mut new = new.iter().map(|site| site.addr).peekable();
+    old.iter().all(|site| {
+        while new.next_if(|&addr| addr < site.addr).is_some() {}
+        new.next_if_eq(&site.addr).is_some()
+    })
+}
