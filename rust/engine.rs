@@ -24,7 +24,7 @@ use crate::sys::warn_bad_site;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Strategy {
-    /// All sites in one batch: three sync rounds per transaction.
+    /// All sites in one batch: two sync rounds per transaction.
     Batch = 0,
     /// One batch per site, as before batching: three rounds per site.
     Serial = 1,

@@ -9,11 +9,20 @@
 //! 1. [`Phase::Int3`]: an int3 on the first byte of every site, sync;
 //! 2. [`Phase::Tail`]: the new tail bytes of every site whose tail changes,
 //!    sync (skipped when no tail changes);
-//! 3. [`Phase::Head`]: the new first byte of every site, sync.
+//! 3. [`Phase::Head`]: the new first byte of every site; no sync.
 //!
 //! While the batch is published, a CPU that traps on one of the int3s is
 //! sent to where the *new* instruction would take it ([`Poke::resume`]), so
 //! every CPU runs either the old or the new instruction, never a mix.
+//!
+//! The kernel syncs once more after the first bytes, so that no CPU can
+//! still run an int3 once its vector is gone. batchpoke needs no third
+//! round: after the tail sync every CPU sees the new tails, so the only
+//! stale fetch left is an int3 at a first byte, and the int3 handler
+//! resolves that at any time from its table of every registered site and
+//! the bytes the site holds ([`super::trap`]). A sync round is spent
+//! instead when sites leave that table, which is rare. [`run_serial`], the
+//! one-site-at-a-time baseline, keeps the kernel's three rounds.
 
 use super::insn::{self, Insn, INSN_SIZE, INT3};
 use super::search::AtAddress;
@@ -167,8 +176,23 @@ pub trait Text {
 }
 
 /// Applies the prepared vector `pokes` as one batch. Returns the number of
-/// sync rounds used: 3, or 2 when no tail changes, or 0 for no pokes.
+/// sync rounds used: 2, or 1 when no tail changes, or 0 for no pokes.
 pub fn run_batch<T: Text>(pokes: &[Poke], text: &mut T) -> usize {
+    run(pokes, text, false)
+}
+
+/// Applies the prepared vector one site at a time, the way patching worked
+/// before batching, with the kernel's final sync: every site is a batch of
+/// one taking three rounds (two when its tail stays).
+pub fn run_serial<T: Text>(pokes: &[Poke], text: &mut T) -> usize {
+    pokes
+        .iter()
+        .map(|poke| run(core::slice::from_ref(poke), text, true))
+        .sum()
+}
+
+/// The protocol on one vector; `final_sync` adds the kernel's third round.
+fn run<T: Text>(pokes: &[Poke], text: &mut T, final_sync: bool) -> usize {
     if pokes.is_empty() {
         return 0;
     }
@@ -182,20 +206,11 @@ pub fn run_batch<T: Text>(pokes: &[Poke], text: &mut T) -> usize {
                 wrote = true;
             }
         }
-        if wrote {
+        if wrote && (phase != Phase::Head || final_sync) {
             text.sync();
             rounds += 1;
         }
     }
     text.retire();
     rounds
-}
-
-/// Applies the prepared vector one site at a time, the way patching worked
-/// before batching: every site is a batch of one.
-pub fn run_serial<T: Text>(pokes: &[Poke], text: &mut T) -> usize {
-    pokes
-        .iter()
-        .map(|poke| run_batch(core::slice::from_ref(poke), text))
-        .sum()
 }

@@ -12,7 +12,7 @@ use core::ptr;
 
 use kernel::prelude::*;
 
-use super::{flip, CaseResult, Ctx};
+use super::{flip, CaseResult, Ctx, BATCH_ROUNDS};
 use crate::batchpoke_api::raw::{
     batchpoke_apply, batchpoke_register_keys, batchpoke_unregister_keys,
 };
@@ -105,7 +105,7 @@ fn set(ctx: &Ctx, key: &'static Key, run: fn() -> (u32, u32), state: bool) -> Ca
     );
     let rounds = report.map(|r| r.rounds).unwrap_or_default();
     check!(
-        rounds == 3,
+        rounds == BATCH_ROUNDS,
         "{:?} -> {}: {} rounds",
         key.name(),
         state,
@@ -139,12 +139,12 @@ pub(crate) fn two_registrations(ctx: &Ctx) -> CaseResult {
     unregistered(ctx, &LC_A, run_lc_a)?;
     set(ctx, &LC_B, run_lc_b, false)?;
     set(ctx, &LC_B, run_lc_b, true)?;
-    flip(ctx, &S1, true, 3)?;
-    flip(ctx, &S1, false, 3)?;
+    flip(ctx, &S1, true, BATCH_ROUNDS)?;
+    flip(ctx, &S1, false, BATCH_ROUNDS)?;
     drop(second);
     unregistered(ctx, &LC_B, run_lc_b)?;
-    flip(ctx, &S1, true, 3)?;
-    flip(ctx, &S1, false, 3)
+    flip(ctx, &S1, true, BATCH_ROUNDS)?;
+    flip(ctx, &S1, false, BATCH_ROUNDS)
 }
 
 /// A key that is not in the registering module's memory is refused with
@@ -182,8 +182,8 @@ pub(crate) fn foreign_keys_refused(ctx: &Ctx) -> CaseResult {
         );
         unregistered(ctx, &LC_A, run_lc_a)?;
     }
-    flip(ctx, &S1, true, 3)?;
-    flip(ctx, &S1, false, 3)
+    flip(ctx, &S1, true, BATCH_ROUNDS)?;
+    flip(ctx, &S1, false, BATCH_ROUNDS)
 }
 
 /// The start and end of this module's init text.
@@ -261,8 +261,8 @@ pub(crate) fn c_entry_points_null(ctx: &Ctx) -> CaseResult {
         // SAFETY: as above.
         unsafe { batchpoke_unregister_keys(module, ptr::null(), 0) };
     }
-    flip(ctx, &S1, true, 3)?;
-    flip(ctx, &S1, false, 3)?;
+    flip(ctx, &S1, true, BATCH_ROUNDS)?;
+    flip(ctx, &S1, false, BATCH_ROUNDS)?;
     // SAFETY: a NULL module is refused before anything else.
     let ret = unsafe { batchpoke_register_keys(ptr::null_mut(), ptr::null(), 0) };
     check!(ret == einval, "register_keys(NULL, NULL, 0) = {}", ret);
@@ -272,8 +272,8 @@ pub(crate) fn c_entry_points_null(ctx: &Ctx) -> CaseResult {
     // Ignored: the module's keys stay registered.
     // SAFETY: as above.
     unsafe { batchpoke_unregister_keys(module, ptr::null(), 3) };
-    flip(ctx, &S1, true, 3)?;
-    flip(ctx, &S1, false, 3)?;
+    flip(ctx, &S1, true, BATCH_ROUNDS)?;
+    flip(ctx, &S1, false, BATCH_ROUNDS)?;
     // SAFETY: an empty transaction; no report.
     let ret = unsafe { batchpoke_apply(ptr::null(), 0, 0, ptr::null_mut()) };
     check!(ret == 0, "apply(NULL, 0, 0, NULL) = {}", ret);

@@ -115,7 +115,7 @@ fn apply_flags(changes: &[Change], flags: u32) -> Result<Report> {
 }
 
 /// Applies `changes` as one transaction: every site of every key in one
-/// batch, three sync rounds whatever their number. All or nothing: an
+/// batch, two sync rounds whatever their number. All or nothing: an
 /// unregistered key (`ENOENT`), a key named twice (`EINVAL`) or a site
 /// changed behind batchpoke's back (`EIO`) changes nothing.
 pub fn apply(changes: &[Change]) -> Result<Report> {
