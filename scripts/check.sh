@@ -4,7 +4,9 @@
 # check.sh KDIR: everything `make check` runs, in order, with one verdict.
 #
 #   1. host unit tests of the pure logic (cargo test), rustfmt and clippy
-#   2. the in-VM selftest (scripts/selftest/batchpoke.sh, KTAP) on 4 vCPUs
+#   2. the in-VM selftest (scripts/selftest/batchpoke.sh, KTAP) on 4 vCPUs,
+#      then its concurrency cases with true parallelism
+#      (scripts/selftest/parallel.sh: QEMU 10, multi-threaded TCG, 2 vCPUs)
 #   3. the VM harness's own self-test: a guest that BUGs or WARNs on purpose
 #      (once, with the console log level lowered, 2000 times, or after
 #      100 KiB of BUG lines) must make the run fail, a clean one must pass
@@ -49,7 +51,6 @@ done < <("$here/style.sh" "$kdir")
 
 # --- 2. in-VM selftest ----------------------------------------------------------
 say "in-VM selftest on $cpus vCPUs"
-vm_log=$BATCHPOKE_LOGS/selftest.log
 # The sysfs fuzzer is a static binary for the guest.
 fuzz=$BATCHPOKE_WORK/build/batchpoke-fuzz
 mkdir -p "${fuzz%/*}"
@@ -64,32 +65,44 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$int3" "$top/scripts/int3/batchpoke-in
 vm_args=(--timeout 2400)
 # The other flavors turn every WARN into a panic, so none can go unseen.
 [ "$KERNEL_FLAVOR" = default ] || vm_args+=(--append panic_on_warn=1)
-# The verdict's reasons go to the terminal and to selftest.verdict: the
-# failure line below quotes them, so a CI log cut to its end still says why.
-vm_verdict=${vm_log%.log}.verdict
-"$here/vm-run.sh" --kdir "$kdir" --cpus "$cpus" --quiet --log "$vm_log" --extra "$fuzz" --extra "$int3" "${vm_args[@]}" \
-	-- './batchpoke.sh' 2> >(tee "$vm_verdict" >&2)
-vm_rc=$?
-wait $! 2>/dev/null || true
-# Guest-script KTAP lines are the unprefixed ones (kernel lines carry a
-# timestamp); subtests are indented. Every result line counts: the nested
-# cases of batchpoke_test and the subtest's own line.
-ktap='^ *(KTAP|1\.\.|ok |not ok |# )'
-grep -E "$ktap" "$vm_log" | grep -v '^# totals' || true
-while IFS= read -r line; do
-	line=${line#"${line%%[! ]*}"}
-	case $line in
-	"not ok "*) fail "vm: ${line#not ok }" ;;
-	"ok "*"# SKIP"*) skip ;;
-	"ok "*) pass ;;
-	esac
-done < <(grep -E '^ *(not )?ok [0-9]+ ' "$vm_log")
-if ((vm_rc != 0)) && ! grep -qE '^ *not ok ' "$vm_log"; then
-	why=$(grep -m1 'FAIL:' "$vm_verdict" | sed 's/^\[batchpoke\] //')
-	fail "vm: selftest run failed (status $vm_rc, log $vm_log): ${why:-no verdict}"
-	# What matched, for the record at the end of the output.
-	sed -n '/what matched, how often:/,/the first one/p' "$vm_verdict" | head -n 12
-fi
+# ktap_vm NAME VM-RUN-ARGS... -- GUEST-COMMAND: one VM run whose guest
+# prints KTAP; every result line counts, a failed run without a failed case
+# is one failure. Guest-script KTAP lines are the unprefixed ones (kernel
+# lines carry a timestamp); subtests are indented.
+ktap_vm() {
+	local name=$1 log=$BATCHPOKE_LOGS/$1.log rc line why
+	shift
+	# The verdict's reasons go to the terminal and to NAME.verdict: the
+	# failure line quotes them, so a CI log cut to its end still says why.
+	local verdict=${log%.log}.verdict
+	"$here/vm-run.sh" --kdir "$kdir" --quiet --log "$log" "$@" 2> >(tee "$verdict" >&2)
+	rc=$?
+	wait $! 2>/dev/null || true
+	grep -E '^ *(KTAP|1\.\.|ok |not ok |# )' "$log" | grep -v '^# totals' || true
+	while IFS= read -r line; do
+		line=${line#"${line%%[! ]*}"}
+		case $line in
+		"not ok "*) fail "vm: ${line#not ok }" ;;
+		"ok "*"# SKIP"*) skip ;;
+		"ok "*) pass ;;
+		esac
+	done < <(grep -E '^ *(not )?ok [0-9]+ ' "$log")
+	if ((rc != 0)) && ! grep -qE '^ *not ok ' "$log"; then
+		why=$(grep -m1 'FAIL:' "$verdict" | sed 's/^\[batchpoke\] //')
+		fail "vm: $name run failed (status $rc, log $log): ${why:-no verdict}"
+		# What matched, for the record at the end of the output.
+		sed -n '/what matched, how often:/,/the first one/p' "$verdict" | head -n 12
+	fi
+}
+ktap_vm selftest --cpus "$cpus" --extra "$fuzz" --extra "$int3" "${vm_args[@]}" -- './batchpoke.sh'
+
+# --- 2b. true parallelism ----------------------------------------------------------
+# The concurrency cases again, on 2 vCPUs that really run at the same time
+# (QEMU 10, multi-threaded TCG; the host has 2 cores): readers on every
+# vCPU execute sites while the other writes them, and a vCPU can run an
+# int3 fetched before a batch ended after it ended.
+say "concurrency with true parallelism (QEMU 10, multi-threaded TCG, 2 vCPUs)"
+ktap_vm parallel --parallel --cpus 2 "${vm_args[@]}" -- './parallel.sh'
 
 # --- 3. harness self-test ---------------------------------------------------------
 # Each case is one VM run. A run expected to fail must fail with its

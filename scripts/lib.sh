@@ -34,6 +34,11 @@ LIBCLANG_VENV=$BATCHPOKE_CACHE/tools/libclang-$LIBCLANG_VERSION
 # built with another toolchain).
 export RUSTUP_TOOLCHAIN=${RUSTUP_TOOLCHAIN:-$RUST_TOOLCHAIN}
 
+# QEMU for true-parallel runs (multi-threaded TCG): the 10.0 series from
+# bookworm-backports (scripts/fetch-qemu.sh; 10.0.2 when written, and the
+# archive keeps only its newest build); Debian 12's own 7.2 runs the rest.
+QEMU_PARALLEL_SERIES=10.0
+
 APT_PACKAGES="build-essential flex bison bc libelf-dev libssl-dev cpio kmod
 	qemu-system-x86 busybox-static python3-venv"
 

@@ -34,12 +34,14 @@
 #                    command's output; the log is shown on failure)
 #   --quiet          show nothing live, only the verdict
 #   --interactive    a shell on the console instead of a command
+#   --parallel       true parallelism: QEMU 10 (scripts/fetch-qemu.sh) with
+#                    multi-threaded TCG, one host thread per vCPU
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
 
-kdir= cpus=4 mem=1G timeout_s=600 log= append= show=output interactive=0
+kdir= cpus=4 mem=1G timeout_s=600 log= append= show=output interactive=0 parallel=0
 extras=()
 while (($#)); do
 	case $1 in
@@ -53,6 +55,7 @@ while (($#)); do
 	--console) show=console; shift ;;
 	--quiet) show=none; shift ;;
 	--interactive) interactive=1; shift ;;
+	--parallel) parallel=1; shift ;;
 	--) shift; break ;;
 	*) die "vm-run.sh: unknown option $1" ;;
 	esac
@@ -136,9 +139,18 @@ printf '%s\n' "$guest_cmd" >"$work/guest-cmd"
 "$gen_cpio" "$work/initramfs.list" | gzip -1 >"$work/initramfs.cpio.gz"
 
 # --- QEMU --------------------------------------------------------------------
+qemu_bin=qemu-system-x86_64 qemu_dirs=()
 # KVM only when it really works: /dev/kvm can exist on a CPU without vmx/svm.
 if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
 	accel=(-accel kvm -cpu host)
+elif ((parallel)); then
+	# vCPUs really run at the same time, each on its own host thread.
+	# QEMU 7.2's multi-threaded TCG ran stale translations of patched text
+	# (the kernel's own static keys oopsed at boot); 10.0 is the one used.
+	qemu_bin=$("$here/fetch-qemu.sh")
+	qemu_root=${qemu_bin%/usr/bin/*}
+	qemu_dirs=(-L "$qemu_root/usr/share/qemu" -L /usr/share/seabios)
+	accel=(-accel tcg,thread=multi -cpu max)
 else
 	# One host thread for all vCPUs: multi-threaded TCG can run a stale
 	# translation of patched text (seen as int3 oopses in the kernel's own
@@ -151,7 +163,7 @@ fi
 # ignore_loglevel: every message reaches the console (and the verdict),
 # even when a guest script lowers the log level with dmesg -n.
 cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 ignore_loglevel tsc=reliable $append"
-qemu=(qemu-system-x86_64 "${accel[@]}" -m "$mem" -smp "$cpus,sockets=$cpus"
+qemu=("$qemu_bin" "${qemu_dirs[@]}" "${accel[@]}" -m "$mem" -smp "$cpus,sockets=$cpus"
 	-kernel "$bzimage" -initrd "$work/initramfs.cpio.gz" -append "$cmdline"
 	-nographic -no-reboot -nic none)
 
@@ -159,7 +171,7 @@ if ((interactive)); then
 	exec "${qemu[@]}"
 fi
 
-say "booting $(basename "$kdir") with $cpus vCPUs (${accel[1]%%,*}); full guest log: $log"
+say "booting $(basename "$kdir") with $cpus vCPUs (${accel[1]}); full guest log: $log"
 # ttyS0, the console, is the log; ttyS1 carries the guest command's output.
 : >"$log"
 : >"$out"

@@ -11,6 +11,7 @@
 #include <linux/kprobes.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/sched.h>
 #include <linux/vmalloc.h>
 #include <asm/apic.h>
@@ -18,6 +19,14 @@
 
 #include "../../rust/sys/batchpoke_api/compat.h"
 #include "fixtures.h"
+
+/*
+ * parallel_flips=N (scripts/selftest/parallel.sh): run only the concurrency
+ * cases, N transactions each; 0, the default, runs every case.
+ */
+unsigned int batchpoke_test_parallel_flips;
+module_param_named(parallel_flips, batchpoke_test_parallel_flips, uint, 0444);
+MODULE_PARM_DESC(parallel_flips, "Run only the concurrency cases, with this many transactions each");
 
 /*
  * Starts fn(data) in a kthread bound to each online CPU, up to @max.

@@ -23,6 +23,9 @@ enum {
 };
 int batchpoke_test_decode(unsigned long addr, unsigned long *target);
 
+/* The parallel_flips module parameter. */
+extern unsigned int batchpoke_test_parallel_flips;
+
 int batchpoke_test_nmi_start(void (*fn)(void *), void *data);
 void batchpoke_test_nmi_raise(void);
 void batchpoke_test_nmi_stop(void);
