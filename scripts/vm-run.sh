@@ -150,6 +150,8 @@ elif ((parallel)); then
 	qemu_bin=$("$here/fetch-qemu.sh")
 	qemu_root=${qemu_bin%/usr/bin/*}
 	qemu_dirs=(-L "$qemu_root/usr/share/qemu" -L /usr/share/seabios)
+	# Its own loadable modules, not the system QEMU's (7.2's fail to load).
+	export QEMU_MODULE_DIR=$qemu_root/usr/lib/x86_64-linux-gnu/qemu
 	accel=(-accel tcg,thread=multi -cpu max)
 else
 	# One host thread for all vCPUs: multi-threaded TCG can run a stale
