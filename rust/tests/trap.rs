@@ -80,10 +80,10 @@ fn an_unencodable_site_has_no_entry() {
     assert_eq!(TrapSite::new(&far), None);
 }
 
-#[test]
-fn the_sorted_table_finds_every_site_and_nothing_else() {
-    let addrs = [0x9000, 0x1000, 0x5000, 0x3000, 0x7005];
-    let mut table: Vec<TrapSite> = addrs
+/// The sorted table of unlikely-form sites at `addrs`, each jumping 0x40
+/// ahead.
+fn table(addrs: &[usize]) -> Vec<TrapSite> {
+    let mut t: Vec<TrapSite> = addrs
         .iter()
         .map(|&addr| {
             TrapSite::new(&Site {
@@ -94,7 +94,14 @@ fn the_sorted_table_finds_every_site_and_nothing_else() {
             .unwrap()
         })
         .collect();
-    sort(&mut table);
+    sort(&mut t);
+    t
+}
+
+#[test]
+fn the_sorted_table_finds_every_site_and_nothing_else() {
+    let addrs = [0x9000, 0x1000, 0x5000, 0x3000, 0x7005];
+    let table = table(&addrs);
     for &addr in &addrs {
         let t = find(&table, addr);
         assert!(t.is_some(), "{addr:#x}");
@@ -108,21 +115,6 @@ fn the_sorted_table_finds_every_site_and_nothing_else() {
 
 #[test]
 fn a_table_keeps_every_site_only_if_none_leaves() {
-    let table = |addrs: &[usize]| -> Vec<TrapSite> {
-        let mut t: Vec<TrapSite> = addrs
-            .iter()
-            .map(|&addr| {
-                TrapSite::new(&Site {
-                    addr,
-                    target: addr + 0x40,
-                    likely: false,
-                })
-                .unwrap()
-            })
-            .collect();
-        sort(&mut t);
-        t
-    };
     let a = table(&[0x1000, 0x2000, 0x3000]);
     assert!(keeps_every_site(&a, &a));
     assert!(keeps_every_site(
