@@ -177,19 +177,33 @@ echo batch >"$SYS/strategy"
 if [ "$(cat "$SYS/strategy")" = batch ]; then ktap_ok strategy_back_to_batch; else ktap_fail strategy_back_to_batch; fi
 
 # --- IPIs: the CAL line against the sync-round counter ------------------------------
-# Each round interrupts every other online CPU once. Other IPIs (TLB
-# shootdowns, timers) may add a few, so the check allows 25% on top.
+# Each round interrupts every other online CPU once. From a writer pinned to
+# CPU 0, every other CPU must receive at least one IPI per round, and the
+# quietest of them at most a quarter more (+2): other IPIs of the system
+# (timers, a debug kernel's background work) land on some CPUs, not on all
+# of them, while a round the counter missed would land on every one.
 cal_check() { # NAME KEY COUNT
-	c0=$(cal_total) r0=$(stat_of sync_rounds)
+	taskset -p 1 $$ >/dev/null
+	b=" $(cal_per_cpu)" r0=$(stat_of sync_rounds)
 	i=0
 	while [ $i -lt "$3" ]; do flip "$2" 1; flip "$2" 0; i=$((i + 1)); done
-	c1=$(cal_total) r1=$(stat_of sync_rounds)
-	rounds=$((r1 - r0)) ipis=$((c1 - c0)) expect=$(( (r1 - r0) * (online - 1) ))
-	ktap_diag "$1: $((2 * $3)) flips, $rounds sync rounds, $ipis function-call IPIs (expected $expect)"
-	if [ "$ipis" -ge "$expect" ] && [ "$ipis" -le $((expect + expect / 4 + 8)) ]; then
+	a=$(cal_per_cpu) r1=$(stat_of sync_rounds)
+	taskset -p ffffffff $$ >/dev/null
+	rounds=$((r1 - r0)) got= low= min=
+	for x in $a; do
+		c=${x%%=*}
+		[ "$c" = CPU0 ] && continue
+		v0=$(echo "$b" | sed -n "s/.* $c=\([0-9]*\) .*/\1/p")
+		d=$((${x#*=} - ${v0:-0}))
+		got="$got $c +$d"
+		[ "$d" -ge "$rounds" ] || low="$low $c"
+		[ -n "$min" ] && [ "$min" -le "$d" ] || min=$d
+	done
+	ktap_diag "$1: $((2 * $3)) flips, $rounds sync rounds from CPU0, function-call IPIs:$got"
+	if [ -n "$min" ] && [ -z "$low" ] && [ "$min" -le $((rounds + rounds / 4 + 2)) ]; then
 		ktap_ok "$1"
 	else
-		ktap_fail "$1" "$ipis IPIs for $rounds rounds on $online CPUs"
+		ktap_fail "$1" "$rounds rounds, IPIs:$got (each CPU needs >= $rounds, the quietest <= $((rounds + rounds / 4 + 2)))"
 	fi
 }
 cal_check cal_ipis_match_rounds_512_sites batchpoke.demo_d 10

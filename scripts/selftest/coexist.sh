@@ -207,13 +207,6 @@ hotplug_cpus() {
 }
 cpu_set() { echo "$2" >"/sys/devices/system/cpu/cpu$1/online"; }
 
-# The CAL count of each online CPU: "CPUn=COUNT ..." (/proc/interrupts has
-# a column per online CPU).
-cal_per_cpu() {
-	awk 'NR == 1 { for (i = 1; i <= NF; i++) cpu[i] = $i }
-		/CAL:/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) printf "%s=%s ", cpu[i - 1], $i }' /proc/interrupts
-}
-
 # cal_at_least NAME N: N transactions of demo_d from CPU 0 with the online
 # set as it is; every other CPU online must receive an IPI per round.
 cal_at_least() {

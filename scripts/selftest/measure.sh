@@ -7,5 +7,12 @@ cal_total() {
 	awk '/CAL:/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts
 }
 
+# The CAL count of each online CPU: "CPUn=COUNT ..." (/proc/interrupts has
+# a column per online CPU).
+cal_per_cpu() {
+	awk 'NR == 1 { for (i = 1; i <= NF; i++) cpu[i] = $i }
+		/CAL:/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) printf "%s=%s ", cpu[i - 1], $i }' /proc/interrupts
+}
+
 # One counter of /sys/kernel/batchpoke/stats.
 stat_of() { sed -n "s/^$1 //p" /sys/kernel/batchpoke/stats; }
