@@ -101,21 +101,11 @@ ktap_vm selftest --cpus "$cpus" --extra "$fuzz" --extra "$int3" "${vm_args[@]}" 
 # (QEMU 10, multi-threaded TCG; the host has 2 cores): readers on every
 # vCPU execute sites while the other writes them, and a vCPU can run an
 # int3 fetched before a batch ended after it ended.
-# Not on 6.12: there, under multi-threaded TCG, a reader runs the old
-# instruction after the first sync round in most runs, with the kernel's
-# three-round protocol as with two, which single-threaded TCG never shows;
-# see Documentation/batchpoke.rst, "Building and testing".
-krel=$(cat "$kdir/include/config/kernel.release" 2>/dev/null || echo unknown)
-case $krel in
-6.*)
-	skip
-	echo "ok parallel_concurrency # SKIP on $krel under QEMU 10 multi-threaded TCG readers run stale old code after a sync round"
-	;;
-*)
-	say "concurrency with true parallelism (QEMU 10, multi-threaded TCG, 2 vCPUs)"
-	ktap_vm parallel --parallel --cpus 2 "${vm_args[@]}" -- './parallel.sh'
-	;;
-esac
+# Multi-threaded TCG does not give every guarantee a CPU does: the test
+# module reports, not asserts, readers seeing the old state after a first
+# sync round there (Documentation/batchpoke.rst, "Building and testing").
+say "concurrency with true parallelism (QEMU 10, multi-threaded TCG, 2 vCPUs)"
+ktap_vm parallel --parallel --cpus 2 "${vm_args[@]}" -- './parallel.sh'
 
 # --- 3. harness self-test ---------------------------------------------------------
 # Each case is one VM run. A run expected to fail must fail with its

@@ -9,7 +9,7 @@
 //! what batchpoke believes.
 
 use core::ffi::{c_char, c_int, c_void};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel::prelude::*;
 
@@ -620,20 +620,28 @@ fn page_crossing_site_flips(ctx: &Ctx) -> CaseResult {
 
 /// Shared by the readers and the flipping thread.
 ///
-/// `generation` is odd while a transaction is in flight; `committed` is the
-/// state of the flipped keys at the last even generation. A reader whose
-/// run started and ended in the same even generation must see exactly
-/// `committed` at every site; any other run may see either state.
+/// `phase` is one word, so that a reader sees its parts together: bit 0 is
+/// set while a transaction is in flight, bit 1 is the state of the flipped
+/// keys when the last transaction ended (`committed`), the rest counts
+/// transactions. A reader whose run started and ended in the same phase
+/// without a transaction in flight must see exactly `committed` at every
+/// site; one in flight must see `committed` or its opposite. (With the
+/// state in a word of its own, a reader could read a transaction as in
+/// flight and its new state as committed, and then take the new state for
+/// the old one: true parallelism showed it.)
 struct Shared {
-    generation: AtomicU64,
-    committed: AtomicBool,
+    phase: AtomicU64,
     /// batchpoke's sync-round count when the transaction in flight started.
     base_rounds: AtomicU64,
 }
 
+/// Bits of [`Shared::phase`].
+const IN_FLIGHT: u64 = 1;
+const COMMITTED: u64 = 2;
+const ONE_TRANSACTION: u64 = 4;
+
 static SHARED: Shared = Shared {
-    generation: AtomicU64::new(0),
-    committed: AtomicBool::new(false),
+    phase: AtomicU64::new(0),
     base_rounds: AtomicU64::new(0),
 };
 
@@ -694,8 +702,13 @@ impl Seen {
             "{}: readers saw a state their key did not have",
             what
         );
+        // Under multi-threaded TCG (parallel_flips=N, parallel.sh) a few
+        // runs in ten thousand see the old state after the first sync
+        // round, with the kernel's three-round protocol too: QEMU does not
+        // give the guarantee this relies on (a serialized CPU fetches what
+        // memory holds), so there the count is reported, not asserted.
         check!(
-            Self::get(&self.guarded_old) == 0,
+            Self::get(&self.guarded_old) == 0 || parallel_flips().is_some(),
             "{}: runs saw the old state after the first sync round",
             what
         );
@@ -719,13 +732,13 @@ static NMI: Seen = Seen::new();
 
 /// Runs `sites` once and classifies the run into `seen`.
 fn observe(sites: &[fn() -> (u32, u32)], seen: &Seen) {
-    let before = SHARED.generation.load(Ordering::Acquire);
-    let committed = SHARED.committed.load(Ordering::Acquire);
+    let before = SHARED.phase.load(Ordering::Acquire);
+    let committed = before & COMMITTED != 0;
     // Once the first sync round of a transaction is complete, every site it
     // changes traps or holds its new bytes, and a trap must behave as the
     // new instruction: from then on no run may see the old state.
     let base = SHARED.base_rounds.load(Ordering::Acquire);
-    let guarded = before % 2 == 1 && batchpoke_api::stats().sync_rounds > base;
+    let guarded = before & IN_FLIGHT != 0 && batchpoke_api::stats().sync_rounds > base;
     let mut wrong = false;
     // Whether any site said anything but the new state.
     let mut saw_old = false;
@@ -735,14 +748,14 @@ fn observe(sites: &[fn() -> (u32, u32)], seen: &Seen) {
         wrong |= yes != old;
         saw_old |= yes != new;
     }
-    let after = SHARED.generation.load(Ordering::Acquire);
+    let after = SHARED.phase.load(Ordering::Acquire);
     if guarded && before == after {
         seen.guarded.fetch_add(1, Ordering::Relaxed);
         if saw_old {
             seen.guarded_old.fetch_add(1, Ordering::Relaxed);
         }
     }
-    if before == after && before % 2 == 0 {
+    if before == after && before & IN_FLIGHT == 0 {
         seen.stable.fetch_add(1, Ordering::Relaxed);
         if wrong {
             seen.bad.fetch_add(1, Ordering::Relaxed);
@@ -823,13 +836,14 @@ fn flip_loop(keys: &[&'static Key], flips: u32) -> CaseResult {
         SHARED
             .base_rounds
             .store(batchpoke_api::stats().sync_rounds, Ordering::Release);
-        SHARED.generation.fetch_add(1, Ordering::AcqRel);
+        let started = SHARED.phase.fetch_or(IN_FLIGHT, Ordering::AcqRel);
+        let mut committed = started & COMMITTED != 0;
         match apply(&changes) {
             Ok(report) => {
                 if report.rounds != BATCH_ROUNDS && failure.is_none() {
                     failure = Some(("rounds", i));
                 }
-                SHARED.committed.store(state, Ordering::Release);
+                committed = state;
             }
             Err(_) => {
                 if failure.is_none() {
@@ -837,7 +851,10 @@ fn flip_loop(keys: &[&'static Key], flips: u32) -> CaseResult {
                 }
             }
         }
-        SHARED.generation.fetch_add(1, Ordering::AcqRel);
+        // The end of the transaction and its state, in one store.
+        let count = (started & !(IN_FLIGHT | COMMITTED)).wrapping_add(ONE_TRANSACTION);
+        let state_bit = if committed { COMMITTED } else { 0 };
+        SHARED.phase.store(count | state_bit, Ordering::Release);
         // Leave readers stable windows to check.
         // SAFETY: plain call.
         unsafe { batchpoke_test_nap() };
