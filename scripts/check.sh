@@ -75,6 +75,7 @@ ktap_vm() {
 	# The verdict's reasons go to the terminal and to NAME.verdict: the
 	# failure line quotes them, so a CI log cut to its end still says why.
 	local verdict=${log%.log}.verdict
+	mkdir -p "$BATCHPOKE_LOGS"
 	"$here/vm-run.sh" --kdir "$kdir" --quiet --log "$log" "$@" 2> >(tee "$verdict" >&2)
 	rc=$?
 	wait $! 2>/dev/null || true
@@ -116,6 +117,7 @@ canary=/lib/batchpoke/batchpoke_canary.ko
 expect_vm() { # NAME EXPECT(pass|fail) VERDICT-PATTERN GUEST-COMMAND
 	local name=$1 expect=$2 pattern=$3 cmd=$4 log=$BATCHPOKE_LOGS/harness-$1.log rc
 	local verdict=${log%.log}.verdict
+	mkdir -p "$BATCHPOKE_LOGS"
 	"$here/vm-run.sh" --kdir "$kdir" --cpus 2 --quiet --log "$log" -- "$cmd" 2>"$verdict"
 	rc=$?
 	if [ "$expect" = pass ] && ((rc == 0)); then
