@@ -184,17 +184,14 @@ if [ "$(cat "$SYS/strategy")" = batch ]; then ktap_ok strategy_back_to_batch; el
 # of them, while a round the counter missed would land on every one.
 cal_check() { # NAME KEY COUNT
 	taskset -p 1 $$ >/dev/null
-	b=" $(cal_per_cpu)" r0=$(stat_of sync_rounds)
+	b=$(cal_per_cpu) r0=$(stat_of sync_rounds)
 	i=0
 	while [ $i -lt "$3" ]; do flip "$2" 1; flip "$2" 0; i=$((i + 1)); done
 	a=$(cal_per_cpu) r1=$(stat_of sync_rounds)
 	taskset -p ffffffff $$ >/dev/null
 	rounds=$((r1 - r0)) got= low= min=
-	for x in $a; do
-		c=${x%%=*}
-		[ "$c" = CPU0 ] && continue
-		v0=$(echo "$b" | sed -n "s/.* $c=\([0-9]*\) .*/\1/p")
-		d=$((${x#*=} - ${v0:-0}))
+	for x in $(cal_deltas "$b" "$a"); do
+		c=${x%%=*} d=${x#*=}
 		got="$got $c +$d"
 		[ "$d" -ge "$rounds" ] || low="$low $c"
 		[ -n "$min" ] && [ "$min" -le "$d" ] || min=$d

@@ -212,16 +212,13 @@ cpu_set() { echo "$2" >"/sys/devices/system/cpu/cpu$1/online"; }
 cal_at_least() {
 	on=$(grep -c ^processor /proc/cpuinfo)
 	taskset -p 1 $$ >/dev/null
-	b=" $(cal_per_cpu)"
+	b=$(cal_per_cpu)
 	flips "$2" batchpoke.demo_d=1 batchpoke.demo_d=0
 	a=$(cal_per_cpu)
 	taskset -p ffffffff $$ >/dev/null
 	got= short=
-	for x in $a; do
-		c=${x%%=*}
-		[ "$c" = CPU0 ] && continue
-		v0=$(echo "$b" | sed -n "s/.* $c=\([0-9]*\) .*/\1/p")
-		d=$((${x#*=} - ${v0:-0}))
+	for x in $(cal_deltas "$b" "$a"); do
+		c=${x%%=*} d=${x#*=}
 		got="$got $c +$d"
 		[ "$d" -ge "$flips_rounds" ] || short="$short $c"
 	done

@@ -14,5 +14,16 @@ cal_per_cpu() {
 		/CAL:/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) printf "%s=%s ", cpu[i - 1], $i }' /proc/interrupts
 }
 
+# cal_deltas BEFORE AFTER: "CPUn=D ..." for every CPU but CPU0 in AFTER (two
+# cal_per_cpu outputs): the function-call IPIs it received in between.
+cal_deltas() {
+	for x in $2; do
+		c=${x%%=*}
+		[ "$c" = CPU0 ] && continue
+		v0=$(echo " $1" | sed -n "s/.* $c=\([0-9]*\) .*/\1/p")
+		printf '%s=%s ' "$c" $((${x#*=} - ${v0:-0}))
+	done
+}
+
 # One counter of /sys/kernel/batchpoke/stats.
 stat_of() { sed -n "s/^$1 //p" /sys/kernel/batchpoke/stats; }
