@@ -94,16 +94,17 @@ impl ActiveBatch {
         self.refs.load(Ordering::Relaxed) != 0
     }
 
-    /// Runs `f` on the active batch's change of the site at `addr` (`None`
-    /// if no batch is active or the site is not in it), with the vector
-    /// held: it cannot be retired, so no later batch writes, until `f`
-    /// returns.
+    /// Holds the active batch's vector, if a batch is active: until the
+    /// returned guard drops it cannot be retired, so no later batch writes.
+    ///
+    /// A guard, not a closure: on KASAN builds the compiler outlines a
+    /// closure of this size, and nothing on the int3 path may call out.
     #[inline(always)]
-    fn with_poke<R>(&self, addr: usize, f: impl FnOnce(Option<&Poke>) -> R) -> R {
+    fn hold(&self) -> Option<HeldBatch<'_>> {
         let mut refs = self.refs.load(Ordering::Relaxed);
         loop {
             if refs == 0 {
-                return f(None);
+                return None;
             }
             match self.refs.compare_exchange_weak(
                 refs,
@@ -120,13 +121,38 @@ impl ActiveBatch {
         // Not `slice::from_raw_parts()`: with CONFIG_RUST_DEBUG_ASSERTIONS its
         // precondition check is an out-of-line call with a panic path, and
         // nothing on this path may call out or panic.
-        let slice = ptr::slice_from_raw_parts(pokes, len);
+        let pokes = ptr::slice_from_raw_parts(pokes, len);
         // SAFETY: we hold a reference taken while `refs` was non-zero, so by
-        // the type invariant `pokes`/`len` describe a valid sorted slice.
-        let slice = unsafe { &*slice };
-        let result = f(search::find(slice, addr));
-        self.refs.fetch_sub(1, Ordering::Release);
-        result
+        // the type invariant `pokes`/`len` describe a valid sorted slice
+        // until the reference is dropped, which `HeldBatch::drop` does.
+        let pokes = unsafe { &*pokes };
+        // INVARIANT: the reference taken above is the guard's.
+        Some(HeldBatch { batch: self, pokes })
+    }
+}
+
+/// A handler's reference to the active vector.
+///
+/// # Invariants
+///
+/// Owns one of `batch.refs`, so `pokes` stays valid and unchanged.
+struct HeldBatch<'a> {
+    batch: &'a ActiveBatch,
+    pokes: &'a [Poke],
+}
+
+impl HeldBatch<'_> {
+    /// The batch's change of the site at `addr`, if it has one.
+    #[inline(always)]
+    fn find(&self, addr: usize) -> Option<&Poke> {
+        search::find(self.pokes, addr)
+    }
+}
+
+impl Drop for HeldBatch<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.batch.refs.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -185,7 +211,7 @@ impl SiteTable {
     }
 
     /// The entry of the site at `addr`, without a call or a panic path (see
-    /// [`ActiveBatch::with_poke`]).
+    /// [`ActiveBatch::hold`]).
     #[inline(always)]
     fn find(&self, addr: usize) -> Option<&TrapSite> {
         let slice = ptr::slice_from_raw_parts(self.ptr, self.len);
@@ -213,9 +239,15 @@ unsafe fn read_text(addr: usize) -> Insn {
     // requirement beyond a byte's, and only loads are made through them.
     let bytes = unsafe { as_ref::<[AtomicU8; INSN_SIZE]>(addr as *const _) };
     let mut insn = [INT3; INSN_SIZE];
+    // An index loop, not iterators: with CONFIG_RUST_DEBUG_ASSERTIONS the
+    // slice iterators' precondition checks are out-of-line calls.
     if let Some(bytes) = bytes {
-        for (byte, text) in insn.iter_mut().zip(bytes) {
-            *byte = text.load(Ordering::Relaxed);
+        let mut i = 0;
+        while i < INSN_SIZE {
+            if let (Some(byte), Some(text)) = (insn.get_mut(i), bytes.get(i)) {
+                *byte = text.load(Ordering::Relaxed);
+            }
+            i = i.wrapping_add(1);
         }
     }
     insn
@@ -237,16 +269,19 @@ fn resolve(addr: usize) -> Option<usize> {
     for _ in 0..RESOLVE_TRIES {
         // The vector is taken before the site is read: with an int3 there,
         // a vector that holds the site is the batch that wrote it.
-        let seen = ACTIVE.with_poke(addr, |poke| {
-            if listed.is_none() && poke.is_none() {
-                return None;
-            }
-            // SAFETY: the site is in the installed table or in the held
-            // vector, and both types' invariants keep their sites readable.
-            let now = unsafe { read_text(addr) };
-            Some((now, trap::resolve(listed, &now, poke)))
-        });
-        let (now, resume) = seen?;
+        let held = ACTIVE.hold();
+        let poke = match &held {
+            Some(held) => held.find(addr),
+            None => None,
+        };
+        if listed.is_none() && poke.is_none() {
+            return None;
+        }
+        // SAFETY: the site is in the installed table or in the held
+        // vector, and both types' invariants keep their sites readable.
+        let now = unsafe { read_text(addr) };
+        let resume = trap::resolve(listed, &now, poke);
+        drop(held);
         if resume.is_some() || now[0] != INT3 {
             return resume;
         }
