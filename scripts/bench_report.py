@@ -15,43 +15,125 @@ COLORS = {"batch": "#1b9e77", "serial": "#d95f02", "kernel": "#7570b3"}
 
 
 def load(out):
-    rows = list(csv.DictReader((out / "results.csv").open()))
+    runs = list(csv.DictReader((out / "results.csv").open()))
     meta = dict(line.split(" ", 1) for line in (out / "meta.txt").read_text().splitlines() if " " in line)
-    return rows, meta
+    return aggregate(runs), meta
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return (v[n // 2] + v[(n - 1) // 2]) / 2 if n else 0.0
+
+
+def aggregate(runs):
+    """One row per (vCPUs, variant, cell) from the runs of every repetition.
+
+    Per run: raw = CAL / flips; tlb = TLB / flips (shootdowns arrive as
+    function-call IPIs, so CAL counts them too); net = (CAL - TLB - own) /
+    flips, where own is CAL - TLB of the idle run of the same repetition
+    (everything a run does but flip: the measurement's own IPIs). Per row:
+    the median over repetitions, and the spread (min, max) of raw."""
+    idle = {}
+    for r in runs:
+        if r["variant"] == "idle":
+            idle[(r["cpus"], r["keys"], r["sites_per_key"], r["rep"])] = int(r["cal"]) - int(r["tlb"])
+    groups = {}
+    for r in runs:
+        key = (int(r["cpus"]), r["variant"], int(r["keys"]), int(r["sites_per_key"]))
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for (cpus, variant, k, s), rs in sorted(groups.items(), key=lambda i: (i[0][0], i[0][3], i[0][2], ORDER.index(i[0][1]))):
+        raw, tlb, net, rounds = [], [], [], []
+        for r in rs:
+            f = int(r["flips"])
+            own = idle.get((r["cpus"], r["keys"], r["sites_per_key"], r["rep"]), 0)
+            raw.append(int(r["cal"]) / f)
+            tlb.append(int(r["tlb"]) / f)
+            net.append((int(r["cal"]) - int(r["tlb"]) - own) / f)
+            rounds.append(int(r["rounds"]) / f)
+        rows.append(
+            {
+                "cpus": cpus,
+                "variant": variant,
+                "keys": k,
+                "sites_per_key": s,
+                "reps": len(rs),
+                "flips": sum(int(r["flips"]) for r in rs),
+                "rounds_per_flip": median(rounds) if variant in ("batch", "serial") else None,
+                "ipis_per_flip": median(raw),
+                "ipis_min": min(raw),
+                "ipis_max": max(raw),
+                "tlb_per_flip": median(tlb),
+                "net_per_flip": median(net),
+                "median_ns": median(int(r["median_ns"]) for r in rs),
+                "p90_ns": median(int(r["p90_ns"]) for r in rs),
+                "int3_hits": sum(int(r["int3_hits"]) for r in rs),
+                "max_stall_ns": max(int(r["max_stall_ns"]) for r in rs),
+            }
+        )
+    return rows
+
+
+ORDER = ["idle", "batch", "serial", "kernel"]
+WORKLOAD_NAMES = {(1900, 1): "dynamic debug +p", (1, 164): "bpf_stats_enabled", (1, 56): "sched_schedstats"}
 
 
 def table(rows, meta):
+    main = int(meta.get("cpus", "4"))
     lines = [
-        f"batchpoke bench: {meta.get('cpus', '?')} vCPUs, Linux {meta.get('kernel', '?')}, "
-        f"{meta.get('accel', '?')}, {meta.get('reps', '?')} on/off repetitions per cell ({meta.get('date', '')})",
+        f"batchpoke bench: {main} vCPUs, Linux {meta.get('kernel', '?')}, {meta.get('accel', '?')}, "
+        f"{meta.get('rounds', '?')} runs per cell and variant of {meta.get('reps', '?')} on/off each, "
+        f"after a warm-up on/off ({meta.get('date', '')})",
         "",
-        f"{'K':>3} {'S':>4} {'sites':>6}  {'variant':<7} {'rounds/flip':>11} {'IPIs/flip':>9} "
-        f"{'median ms':>10} {'p90 ms':>9} {'int3 hits':>9} {'max stall ms':>12}",
+        f"{'K':>4} {'S':>4} {'sites':>6}  {'variant':<7} {'rounds':>6} {'IPIs/flip':>9} {'(min-max)':>17} "
+        f"{'TLB':>5} {'net':>7} {'median ms':>10} {'p90 ms':>9} {'int3 hits':>9} {'stall ms':>8}",
     ]
     for r in rows:
-        k, s = int(r["keys"]), int(r["sites_per_key"])
-        rounds = r["rounds_per_flip"] or "-"
-        lines.append(
-            f"{k:>3} {s:>4} {k * s:>6}  {r['variant']:<7} {rounds:>11} {float(r['ipis_per_flip']):>9.1f} "
-            f"{int(r['median_ns']) / 1e6:>10.2f} {int(r['p90_ns']) / 1e6:>9.2f} {r['int3_hits']:>9} "
-            f"{int(r['max_stall_ns']) / 1e6:>12.2f}"
-        )
-    # Ratios the targets are about.
-    lines.append("")
-    by = {(r["variant"], int(r["keys"]), int(r["sites_per_key"])): r for r in rows}
-    for (v, k, s), r in sorted(by.items()):
-        if v != "batch" or ("kernel", k, s) not in by:
+        if r["cpus"] != main or r["variant"] == "idle":
             continue
-        kern = by[("kernel", k, s)]
-        ipi_ratio = float(kern["ipis_per_flip"]) / max(float(r["ipis_per_flip"]), 1e-9)
-        time_ratio = int(kern["median_ns"]) / max(int(r["median_ns"]), 1)
+        k, s = r["keys"], r["sites_per_key"]
+        rounds = "-" if r["rounds_per_flip"] is None else f"{r['rounds_per_flip']:.1f}"
+        spread = f"({r['ipis_min']:.1f}-{r['ipis_max']:.1f})"
         lines.append(
-            f"K={k:<2} S={s:<3}: kernel/batchpoke IPIs per flip {ipi_ratio:6.1f}x, median time {time_ratio:6.2f}x"
+            f"{k:>4} {s:>4} {k * s:>6}  {r['variant']:<7} {rounds:>6} {r['ipis_per_flip']:>9.1f} {spread:>17} "
+            f"{r['tlb_per_flip']:>5.1f} {r['net_per_flip']:>7.1f} {r['median_ns'] / 1e6:>10.2f} "
+            f"{r['p90_ns'] / 1e6:>9.2f} {r['int3_hits']:>9} {r['max_stall_ns'] / 1e6:>8.2f}"
         )
+    lines.append("")
+    by = {(r["cpus"], r["variant"], r["keys"], r["sites_per_key"]): r for r in rows}
+    for (c, v, k, s), r in sorted(by.items(), key=lambda i: (i[0][3], i[0][2])):
+        if c != main or v != "batch" or (c, "kernel", k, s) not in by:
+            continue
+        kern = by[(c, "kernel", k, s)]
+        raw = kern["ipis_per_flip"] / max(r["ipis_per_flip"], 1e-9)
+        net = kern["net_per_flip"] / max(r["net_per_flip"], 1e-9)
+        time = kern["median_ns"] / max(r["median_ns"], 1)
+        name = WORKLOAD_NAMES.get((k, s), "")
+        lines.append(
+            f"K={k:<4} S={s:<3}: kernel/batchpoke IPIs per flip {raw:6.1f}x raw, {net:6.1f}x net; "
+            f"median time {time:6.2f}x{'  (' + name + ')' if name else ''}"
+        )
+    all_cpus = sorted({r["cpus"] for r in rows})
+    if len(all_cpus) > 1:
+        lines += ["", "Net IPIs per flip against vCPUs (grid cells):", ""]
+        lines.append(f"{'K':>4} {'S':>4}  {'variant':<7} " + " ".join(f"{c:>7}" for c in all_cpus))
+        cells = sorted({(r["sites_per_key"], r["keys"]) for r in rows if r["cpus"] != main})
+        for s, k in cells:
+            for v in ("batch", "serial", "kernel"):
+                vals = [by.get((c, v, k, s)) for c in all_cpus]
+                if not any(vals):
+                    continue
+                lines.append(
+                    f"{k:>4} {s:>4}  {v:<7} "
+                    + " ".join(f"{x['net_per_flip']:>7.1f}" if x else f"{'-':>7}" for x in vals)
+                )
     return "\n".join(lines) + "\n"
 
 
 def svg(rows, meta):
+    main = int(meta.get("cpus", "4"))
+    rows = [r for r in rows if r["cpus"] == main and r["variant"] != "idle"]
     width, height, pad = 960, 420, 60
     panels = [("ipis_per_flip", "function-call IPIs per flip"), ("median_ns", "median time per flip (ms)")]
     pw = (width - 3 * pad) / 2
@@ -119,16 +201,23 @@ def update_doc(doc, text, meta):
     begin, end = ".. BEGIN RESULTS\n", ".. END RESULTS\n"
     head, rest = body.split(begin, 1)
     _, tail = rest.split(end, 1)
-    first, _, rest = text.partition("\n\n")
-    table_part, _, ratios = rest.partition("\n\n")
+    parts = text.strip("\n").split("\n\n")
+    table_part, ratios = parts[1], parts[2]
+    scaling = parts[4] if len(parts) > 4 else ""
+
+    def literal(block):
+        return "".join(f"    {line}\n" for line in block.splitlines())
+
     block = (
         f"{meta.get('cpus', '?')} vCPUs, Linux {meta.get('kernel', '?')}, {meta.get('accel', '?')}, "
-        f"{meta.get('reps', '?')} on/off repetitions per cell, run {meta.get('date', '?')}; "
+        f"{meta.get('rounds', '?')} runs per cell and variant of {meta.get('reps', '?')} on/off each "
+        f"after a warm-up on/off, run {meta.get('date', '?')}; "
         "``plot.svg`` plots IPIs per flip and median time per flip against total sites, "
         "one line per variant::\n\n"
-        + "".join(f"    {line}\n" for line in table_part.splitlines())
+        + literal(table_part)
         + "\nKernel path over batchpoke, same cell::\n\n"
-        + "".join(f"    {line}\n" for line in ratios.strip().splitlines())
+        + literal(ratios)
+        + (f"\nNet IPIs per flip against vCPUs (grid cells, {meta.get('grid_cpus', '').strip()})::\n\n" + literal(scaling) if scaling else "")
         + "\n"
     )
     doc.write_text(head + begin + "\n" + block + "\n" + end + tail)

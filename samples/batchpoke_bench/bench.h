@@ -9,6 +9,13 @@
 int batchpoke_bench_kernel_set(int group, int key, bool enable);
 int batchpoke_bench_kernel_run(int group, int key);
 
+/* workloads.c */
+struct batchpoke_key;
+void batchpoke_bench_workloads_init(void);
+struct batchpoke_key *batchpoke_bench_workload_keys(int w, size_t *count);
+int batchpoke_bench_workload_run(int w, bool kernel);
+int batchpoke_bench_workload_kernel_set(int w, int key, bool enable);
+
 /* bench_glue.c */
 int batchpoke_bench_glue_start(void);
 void batchpoke_bench_glue_stop(void);

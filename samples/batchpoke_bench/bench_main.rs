@@ -6,14 +6,20 @@
 //! - `batch`: batchpoke, one transaction per flip of all K keys;
 //! - `serial`: batchpoke, one batch per site (the pre-batching protocol);
 //! - `kernel`: the same layout of sites on ordinary static keys, flipped
-//!   with `static_key_enable()`/`static_key_disable()` (kernel_keys.c).
+//!   with `static_key_enable()`/`static_key_disable()` (kernel_keys.c);
+//! - `idle`: everything a run does but the flips, so that the measurement's
+//!   own IPIs can be subtracted.
+//!
+//! The keys are the grid's three groups of 64 keys (1, 16 and 256 sites
+//! each, below) and the workloads of workloads.c (1900 keys x 1 site,
+//! 1 key x 164 sites, 1 key x 56 sites).
 //!
 //! Driven through `/sys/kernel/batchpoke_bench/run` (write
 //! `<variant> <K> <S> <R>`, then read `result`) by
 //! `scripts/selftest/bench.sh`, which measures the IPIs of every run from
 //! the CAL line of `/proc/interrupts`.
 
-use core::ffi::{c_char, c_int, CStr};
+use core::ffi::{c_char, c_int, c_void, CStr};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -38,10 +44,91 @@ crate::batchpoke_module! {
     license: "GPL",
 }
 
-/// Keys per group.
+/// Keys per group of the grid.
 const KEYS: usize = 64;
-/// Sites per key of each group.
+/// Sites per key of each group of the grid.
 const GROUP_SITES: [usize; 3] = [1, 16, 256];
+/// Keys and sites per key of each workload of workloads.c, in its order.
+const WORKLOADS: [(usize, usize); 3] = [(1900, 1), (1, 164), (1, 56)];
+
+/// The keys a run flips: a group of the grid or a workload.
+#[derive(Clone, Copy)]
+enum Group {
+    Grid(usize),
+    Workload(usize),
+}
+
+impl Group {
+    /// The group whose keys have `sites` sites each and that has at least
+    /// `keys` keys (a workload: exactly `keys`).
+    fn find(keys: usize, sites: usize) -> Option<Self> {
+        if keys <= KEYS {
+            if let Some(group) = GROUP_SITES.iter().position(|&s| s == sites) {
+                return Some(Group::Grid(group));
+            }
+        }
+        WORKLOADS
+            .iter()
+            .position(|&w| w == (keys, sites))
+            .map(Group::Workload)
+    }
+
+    fn keys(self) -> &'static [Key] {
+        match self {
+            Group::Grid(group) => group_keys(group),
+            Group::Workload(w) => workload_keys(w),
+        }
+    }
+
+    /// Runs every site of the group's first key (a workload: every site),
+    /// on the batchpoke keys or on their `kernel` twins.
+    fn run(self, kernel: bool) {
+        match self {
+            Group::Grid(group) if kernel => {
+                // SAFETY: valid group and key.
+                unsafe { batchpoke_bench_kernel_run(group as c_int, 0) };
+            }
+            Group::Grid(group) => {
+                group_runners(group)[0]();
+            }
+            Group::Workload(w) => {
+                // SAFETY: plain call; `w` is checked by the callee.
+                unsafe { batchpoke_bench_workload_run(w as c_int, kernel) };
+            }
+        }
+    }
+
+    /// Sets the `kernel` twin of the group's key `key`.
+    fn kernel_set(self, key: usize, enable: bool) -> Result {
+        // SAFETY: plain calls; the callees check their arguments.
+        let ret = unsafe {
+            match self {
+                Group::Grid(group) => {
+                    batchpoke_bench_kernel_set(group as c_int, key as c_int, enable)
+                }
+                Group::Workload(w) => {
+                    batchpoke_bench_workload_kernel_set(w as c_int, key as c_int, enable)
+                }
+            }
+        };
+        kernel::error::to_result(ret)
+    }
+
+    /// For the spinner, which reads it from an atomic.
+    fn encode(self) -> usize {
+        match self {
+            Group::Grid(group) => group,
+            Group::Workload(w) => GROUP_SITES.len() + w,
+        }
+    }
+
+    fn decode(code: usize) -> Self {
+        match code.checked_sub(GROUP_SITES.len()) {
+            None => Group::Grid(code),
+            Some(w) => Group::Workload(w),
+        }
+    }
+}
 
 /// `$m!($($args)* [0 1 ... 63])`: the index of every key of a group, written
 /// once; the arrays built from it have `KEYS` elements or do not compile.
@@ -124,6 +211,20 @@ fn group_keys(group: usize) -> &'static [Key; KEYS] {
     }
 }
 
+/// The keys of workload `w` (empty if there is none).
+fn workload_keys(w: usize) -> &'static [Key] {
+    let mut count = 0usize;
+    // SAFETY: plain call; `count` is valid for writing.
+    let keys = unsafe { batchpoke_bench_workload_keys(w as c_int, &mut count) };
+    if keys.is_null() {
+        return &[];
+    }
+    // SAFETY: `keys` is a static array of `count` `struct batchpoke_key`s of
+    // this module, whose layout is `Key`'s (checked by batchpoke's ABI
+    // assertions against the same header).
+    unsafe { core::slice::from_raw_parts(keys.cast::<Key>(), count) }
+}
+
 fn group_runners(group: usize) -> &'static [Runner; KEYS] {
     match group {
         0 => &RUN_G1,
@@ -140,6 +241,10 @@ extern "C" {
     fn batchpoke_bench_spinner_start(cpu: c_int) -> c_int;
     fn batchpoke_bench_spinner_stop();
     fn batchpoke_bench_now_ns() -> u64;
+    fn batchpoke_bench_workloads_init();
+    fn batchpoke_bench_workload_keys(w: c_int, count: *mut usize) -> *const c_void;
+    fn batchpoke_bench_workload_run(w: c_int, kernel: bool) -> c_int;
+    fn batchpoke_bench_workload_kernel_set(w: c_int, key: c_int, enable: bool) -> c_int;
 }
 
 fn now_ns() -> u64 {
@@ -152,6 +257,7 @@ enum Variant {
     Batch,
     Serial,
     Kernel,
+    Idle,
 }
 
 impl Variant {
@@ -160,6 +266,7 @@ impl Variant {
             "batch" => Some(Variant::Batch),
             "serial" => Some(Variant::Serial),
             "kernel" => Some(Variant::Kernel),
+            "idle" => Some(Variant::Idle),
             _ => None,
         }
     }
@@ -169,6 +276,7 @@ impl Variant {
             Variant::Batch => "batch",
             Variant::Serial => "serial",
             Variant::Kernel => "kernel",
+            Variant::Idle => "idle",
         }
     }
 }
@@ -183,13 +291,8 @@ static SPIN_RUNS: AtomicU64 = AtomicU64::new(0);
 /// One spinner iteration, called by the kthread in bench_glue.c.
 #[no_mangle]
 extern "C" fn batchpoke_bench_spin_once(last: u64) -> u64 {
-    let group = SPIN_GROUP.load(Ordering::Relaxed);
-    if SPIN_VARIANT_KERNEL.load(Ordering::Relaxed) {
-        // SAFETY: valid group and key.
-        unsafe { batchpoke_bench_kernel_run(group as c_int, 0) };
-    } else {
-        group_runners(group)[0]();
-    }
+    Group::decode(SPIN_GROUP.load(Ordering::Relaxed))
+        .run(SPIN_VARIANT_KERNEL.load(Ordering::Relaxed));
     let now = now_ns();
     if last != 0 {
         SPIN_MAX_GAP.fetch_max(now.saturating_sub(last), Ordering::Relaxed);
@@ -212,26 +315,22 @@ struct Outcome {
 
 fn flip(
     variant: Variant,
-    group: usize,
+    group: Group,
     keys: usize,
     enable: bool,
     changes: &mut KVec<Change>,
 ) -> Result {
     match variant {
+        Variant::Idle => Ok(()),
         Variant::Kernel => {
             for key in 0..keys {
-                // SAFETY: valid group and key.
-                let ret =
-                    unsafe { batchpoke_bench_kernel_set(group as c_int, key as c_int, enable) };
-                if ret != 0 {
-                    return Err(Error::from_errno(ret));
-                }
+                group.kernel_set(key, enable)?;
             }
             Ok(())
         }
-        _ => {
+        Variant::Batch | Variant::Serial => {
             *changes = KVec::with_capacity(keys, GFP_KERNEL)?;
-            for key in group_keys(group).iter().take(keys) {
+            for key in group.keys().iter().take(keys) {
                 changes.push(Change::new(key, enable), GFP_KERNEL)?;
             }
             let result = if variant == Variant::Serial {
@@ -245,14 +344,14 @@ fn flip(
 }
 
 fn run(variant: Variant, keys: usize, sites: usize, reps: usize) -> Result<Outcome> {
-    let group = GROUP_SITES.iter().position(|&s| s == sites).ok_or(EINVAL)?;
-    if keys == 0 || keys > KEYS || reps == 0 || reps > 1000 {
+    let group = Group::find(keys, sites).ok_or(EINVAL)?;
+    if keys == 0 || keys > group.keys().len() || reps == 0 || reps > 1000 {
         return Err(EINVAL);
     }
     let mut times = KVec::with_capacity(2 * reps, GFP_KERNEL)?;
     let mut changes = KVec::with_capacity(keys, GFP_KERNEL)?;
     SPIN_VARIANT_KERNEL.store(variant == Variant::Kernel, Ordering::Relaxed);
-    SPIN_GROUP.store(group, Ordering::Relaxed);
+    SPIN_GROUP.store(group.encode(), Ordering::Relaxed);
     SPIN_MAX_GAP.store(0, Ordering::Relaxed);
     SPIN_RUNS.store(0, Ordering::Relaxed);
     let before = batchpoke_api::stats();
@@ -381,9 +480,21 @@ struct BatchpokeBench {
 
 impl kernel::Module for BatchpokeBench {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let mut all: KVec<&'static Key> = KVec::with_capacity(3 * KEYS, GFP_KERNEL)?;
-        for group in 0..3 {
-            for key in group_keys(group).iter() {
+        // SAFETY: plain call, before the keys it names are registered.
+        unsafe { batchpoke_bench_workloads_init() };
+        let mut all: KVec<&'static Key> = KVec::new();
+        for group in (0..GROUP_SITES.len()).map(Group::Grid) {
+            for key in group.keys() {
+                all.push(key, GFP_KERNEL)?;
+            }
+        }
+        for (w, &(keys, _)) in WORKLOADS.iter().enumerate() {
+            let workload = Group::Workload(w).keys();
+            if workload.len() != keys {
+                pr_err!("workloads.c and WORKLOADS disagree on workload {w}\n");
+                return Err(EINVAL);
+            }
+            for key in workload {
                 all.push(key, GFP_KERNEL)?;
             }
         }

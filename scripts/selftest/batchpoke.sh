@@ -20,6 +20,7 @@ here=$(dirname "$0")
 . "$here/lifecycle.sh"
 . "$here/cclient.sh"
 . "$here/trap.sh"
+. "$here/benchmod.sh"
 
 SYS=/sys/kernel/batchpoke
 KEYS=$SYS/keys
@@ -91,7 +92,7 @@ expect_big_refused() {
 # flip KEY VALUE: sets a key through its enabled file.
 flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
-ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + TRAP_CASES))
+ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + TRAP_CASES + BENCHMOD_CASES))
 
 # --- loading --------------------------------------------------------------------
 if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
@@ -392,6 +393,9 @@ trap_cases
 
 # --- a client written in C, against batchpoke.h alone -----------------------------------
 cclient_cases
+
+# --- the benchmark sample's keys and workloads ------------------------------------------
+benchmod_cases
 
 # --- hostile input: the fuzzer ----------------------------------------------------------
 # 10,000+ valid and near-miss writes to every writable file; after each the

@@ -3,8 +3,13 @@
 
 # Function-call IPIs received by all CPUs so far: the CAL line of
 # /proc/interrupts, summed over CPUs. A sync round adds one per other CPU.
-cal_total() {
-	awk '/CAL:/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts
+cal_total() { irq_total CAL; }
+
+# irq_total NAME: a line of /proc/interrupts summed over CPUs (TLB: TLB
+# shootdowns received, which arrive as function-call IPIs and so are also
+# counted by CAL).
+irq_total() {
+	awk -v name="$1:" '$1 == name { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts
 }
 
 # The CAL count of each online CPU: "CPUn=COUNT ..." (/proc/interrupts has
