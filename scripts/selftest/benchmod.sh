@@ -16,13 +16,7 @@ bench_run() {
 }
 
 benchmod_cases() {
-	if ! insmod "$MODDIR/batchpoke_bench.ko"; then
-		ktap_fail bench_loads
-		i=1
-		while [ $i -lt $BENCHMOD_CASES ]; do ktap_skip bench_case "the bench did not load"; i=$((i + 1)); done
-		return
-	fi
-	ktap_ok bench_loads
+	ktap_insmod batchpoke_bench bench_loads $BENCHMOD_CASES || return
 	# 3 x 64 grid keys, 1900 + 1 + 1 workload keys.
 	n=$(ls "$KEYS" | grep -c '^batchpoke_bench\.')
 	layout=

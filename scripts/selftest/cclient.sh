@@ -24,13 +24,7 @@ cclient_expect() {
 }
 
 cclient_cases() {
-	if ! insmod "$MODDIR/batchpoke_cclient.ko"; then
-		ktap_fail cclient_loads
-		i=1
-		while [ $i -lt $CCLIENT_CASES ]; do ktap_skip cclient_case "the C client did not load"; i=$((i + 1)); done
-		return
-	fi
-	ktap_ok cclient_loads
+	ktap_insmod batchpoke_cclient cclient_loads $CCLIENT_CASES || return
 	layout=
 	for k in c0 c1 c2 c3 c4 c5 c6 c7 wide; do
 		layout="$layout$k:$(cat "$KEYS/batchpoke_cclient.$k/sites" 2>/dev/null):$(cat "$KEYS/batchpoke_cclient.$k/owner" 2>/dev/null) "

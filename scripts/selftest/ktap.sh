@@ -18,6 +18,20 @@ ktap_fail() {
 ktap_skip() { KTAP_NUM=$((KTAP_NUM + 1)); echo "ok $KTAP_NUM $1 # SKIP ${2:-}"; }
 ktap_diag() { echo "# $*"; }
 
+# ktap_insmod MODULE CASE CASES: loads $MODDIR/MODULE.ko as case CASE, the
+# first of a group of CASES; if it does not load, fails CASE, skips the
+# group's other cases and returns 1.
+ktap_insmod() {
+	if insmod "$MODDIR/$1.ko"; then
+		ktap_ok "$2"
+		return 0
+	fi
+	ktap_fail "$2"
+	i=1
+	while [ $i -lt "$3" ]; do ktap_skip "$2" "$1 did not load"; i=$((i + 1)); done
+	return 1
+}
+
 # ktap_check NAME COMMAND...: one case that passes when COMMAND succeeds.
 ktap_check() {
 	name=$1; shift
