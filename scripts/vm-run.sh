@@ -113,6 +113,9 @@ exec >&3 2>&3 3>&-
 # left running may hold it open, so do not wait for ever.
 (sleep 5; kill \$tee_pid) 2>/dev/null &
 wait \$tee_pid
+# The status goes to ttyS1, which only this script writes, so it arrives
+# whole; on the console a kernel message may cut into it.
+echo "BATCHPOKE_GUEST_EXIT=\$rc" >/dev/ttyS1
 echo "BATCHPOKE_GUEST_EXIT=\$rc"
 # The last kernel message: the console prints messages in order, so seeing
 # it on the host proves no earlier message was still waiting to be printed
@@ -247,7 +250,7 @@ if ((qemu_rc == 124 || qemu_rc == 137)); then
 	quote "$log" "$tail_start" '$'
 	exit 124
 fi
-rc=$(sed -n 's/^BATCHPOKE_GUEST_EXIT=\([0-9]*\)$/\1/p' "$log" | tail -n1)
+rc=$(sed -n 's/^BATCHPOKE_GUEST_EXIT=\([0-9]*\)$/\1/p' "$out" 2>/dev/null | tail -n1)
 if [ -z "$rc" ]; then
 	say "FAIL: the guest stopped before its command finished (QEMU status $qemu_rc; log: $log); its end:"
 	quote "$log" "$tail_start" '$'
