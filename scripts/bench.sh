@@ -17,7 +17,8 @@
 # Like every VM run, the bench fails, writing no results, when the guest
 # kernel reports a problem (scripts/vm-run.sh).
 #
-# BENCH_REPS (default 5) sets the measured on/off repetitions per run,
+# BENCH_REPS (default 5) sets the measured on/off repetitions per run
+# (BENCH_BATCH_REPS, default 20, for the batch and idle variants),
 # BENCH_ROUNDS (default 3) the runs per cell and variant; BENCH_DOCS=1
 # also copies the results into Documentation/performance/ and rewrites the
 # results block of Documentation/performance.rst.
@@ -29,6 +30,7 @@ kdir=${1:?usage: bench.sh KDIR}
 cpus=${BENCH_CPUS:-4}
 grid_cpus=${BENCH_GRID_CPUS-2 8}
 reps=${BENCH_REPS:-5}
+batch_reps=${BENCH_BATCH_REPS:-20}
 rounds=${BENCH_ROUNDS:-3}
 
 out=$BATCHPOKE_CACHE/bench/$(date -u +%Y%m%dT%H%M%SZ)
@@ -40,7 +42,7 @@ bench_vm() {
 	say "$n vCPUs: $cells"
 	# Figures from a run that WARNed must not be published: set -e stops here.
 	"$here/vm-run.sh" --kdir "$kdir" --cpus "$n" --quiet --timeout 5400 --log "$log" -- \
-		"REPS=$reps ROUNDS=$rounds CELLS=$cells ./bench.sh"
+		"REPS=$reps BATCH_REPS=$batch_reps ROUNDS=$rounds CELLS=$cells ./bench.sh"
 	# The guest script's own output, free of interleaved kernel lines.
 	sed -n "s/^BENCH,/$n,/p" "${log%.log}.out" >>"$out/results.csv"
 	if grep -q '^BENCHERROR' "${log%.log}.out"; then
@@ -58,6 +60,7 @@ if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then accel=KVM; else ac
 	echo "grid_cpus $(echo $cpus $grid_cpus | tr ' ' '\n' | sort -n | tr '\n' ' ')"
 	echo "kernel $guest_kernel"
 	echo "reps $reps"
+	echo "batch_reps $batch_reps"
 	echo "rounds $rounds"
 	echo "accel $accel"
 	echo "date $(date -u +%Y-%m-%dT%H:%MZ)"

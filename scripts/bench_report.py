@@ -83,7 +83,8 @@ def table(rows, meta):
     main = int(meta.get("cpus", "4"))
     lines = [
         f"batchpoke bench: {main} vCPUs, Linux {meta.get('kernel', '?')}, {meta.get('accel', '?')}, "
-        f"{meta.get('rounds', '?')} runs per cell and variant of {meta.get('reps', '?')} on/off each, "
+        f"{meta.get('rounds', '?')} runs per cell and variant of {meta.get('reps', '?')} on/off each "
+        f"({meta.get('batch_reps', meta.get('reps', '?'))} for batch and idle), "
         f"after a warm-up on/off ({meta.get('date', '')})",
         "",
         f"{'K':>4} {'S':>4} {'sites':>6}  {'variant':<7} {'rounds':>6} {'IPIs/flip':>9} {'(min-max)':>17} "
@@ -211,6 +212,7 @@ def update_doc(doc, text, meta):
     block = (
         f"{meta.get('cpus', '?')} vCPUs, Linux {meta.get('kernel', '?')}, {meta.get('accel', '?')}, "
         f"{meta.get('rounds', '?')} runs per cell and variant of {meta.get('reps', '?')} on/off each "
+        f"({meta.get('batch_reps', meta.get('reps', '?'))} for batch and idle) "
         f"after a warm-up on/off, run {meta.get('date', '?')}; "
         "``plot.svg`` plots IPIs per flip and median time per flip against total sites, "
         "one line per variant::\n\n"
