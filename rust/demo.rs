@@ -7,6 +7,7 @@
 use kernel::prelude::*;
 
 use crate::batchpoke_api::Key;
+use crate::registry::NewKey;
 use crate::{define_key, static_branch_likely, static_branch_unlikely};
 
 define_key!(DEMO_A: c"demo_a" = false);
@@ -18,8 +19,8 @@ define_key!(DEMO_D: c"demo_d" = false);
 pub(crate) static KEYS: [&Key; 4] = [&DEMO_A, &DEMO_B, &DEMO_C, &DEMO_D];
 
 /// The demo keys' addresses, as registration takes them.
-pub(crate) fn keys() -> [*const Key; 4] {
-    KEYS.map(core::ptr::from_ref)
+pub(crate) fn keys() -> [NewKey<'static>; 4] {
+    KEYS.map(|key| NewKey::Batchpoke(core::ptr::from_ref(key)))
 }
 
 macro_rules! repeat_4 {

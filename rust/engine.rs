@@ -16,7 +16,8 @@ use kernel::prelude::*;
 use crate::pure::plan::{self, PlanError};
 use crate::stats::STATS;
 use crate::sys::int3::Int3Handler;
-use crate::sys::text::{TextAlias, TextLocks, TextPokes};
+use crate::sys::static_key::{Claimed, StaticChange};
+use crate::sys::text::{TextAlias, TextGuard, TextLocks, TextPokes};
 use crate::sys::time::now_ns;
 use crate::sys::warn_bad_site;
 
@@ -90,24 +91,48 @@ impl Engine {
         self.strategy.store(strategy as u8, Ordering::Relaxed);
     }
 
-    /// Applies `pokes` as one transaction: all of them or, on any error,
-    /// none. `pokes` is sorted and de-duplicated in place.
-    pub(crate) fn apply(&self, pokes: &mut TextPokes<'_>, strategy: Strategy) -> Result<Applied> {
+    /// Takes the text locks, as a transaction does.
+    pub(crate) fn lock_text(&self) -> TextGuard<'_> {
+        self.locks.lock()
+    }
+
+    /// Applies `pokes` as one transaction, with the count of every ordinary
+    /// static key in `statics` changed as the kernel changes it: all of it
+    /// or, on any error, nothing. `pokes` is sorted and de-duplicated in
+    /// place.
+    pub(crate) fn apply(
+        &self,
+        pokes: &mut TextPokes<'_>,
+        statics: &[StaticChange<'_>],
+        strategy: Strategy,
+    ) -> Result<Applied> {
         let start = now_ns();
-        let applied = self.patch(pokes, strategy)?;
+        let applied = self.patch(pokes, statics, strategy)?;
         STATS.transaction(applied.sites, now_ns().saturating_sub(start));
         Ok(applied)
     }
 
-    fn patch(&self, pokes: &mut TextPokes<'_>, strategy: Strategy) -> Result<Applied> {
+    fn patch(
+        &self,
+        pokes: &mut TextPokes<'_>,
+        statics: &[StaticChange<'_>],
+        strategy: Strategy,
+    ) -> Result<Applied> {
         pokes.prepare().map_err(plan_error)?;
         if pokes.len() == 0 {
+            if !statics.is_empty() {
+                // Keys without sites to change still change state.
+                let locked = self.locks.lock();
+                Claimed::claim(&locked, statics)?.commit();
+            }
             return Ok(Applied::default());
         }
         // Mapping allocates, so it comes before the locks; nothing is
-        // written until the sites are verified under them.
+        // written until the keys are claimed and the sites verified under
+        // them.
         let alias = TextAlias::map(pokes)?;
         let locked = self.locks.lock();
+        let claimed = Claimed::claim(&locked, statics)?;
         let mut text = locked.text(&alias, pokes).map_err(plan_error)?;
         match strategy {
             Strategy::Batch => plan::run_batch(pokes.as_slice(), &mut text),
@@ -115,14 +140,15 @@ impl Engine {
         };
         let rounds = text.rounds();
         drop(text);
+        claimed.commit();
         // Every CPU now runs the new bytes; check they are what was meant.
         for (poke, now) in pokes.current() {
             if now != poke.new {
                 pr_err!(
                     "site {:#x} holds {:02x?} after patching, expected {:02x?}\n",
                     poke.addr,
-                    now,
-                    poke.new
+                    now.as_bytes(),
+                    poke.new.as_bytes()
                 );
                 warn_bad_site(poke.addr);
             }

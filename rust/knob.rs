@@ -49,7 +49,7 @@ pub(crate) fn store_transaction(input: &[u8]) -> Result {
 /// `keys/<name>/enabled`: `0` or `1`.
 pub(crate) fn show_enabled(name: &[u8], out: &mut SliceWriter<'_>) -> Result {
     with_state(|state| {
-        let enabled = state.with_key(name, |entry| entry.key().is_enabled())?;
+        let enabled = state.with_key(name, |entry| entry.is_enabled())?;
         writeln!(out, "{}", u8::from(enabled)).map_err(fmt_err)
     })
 }

@@ -28,6 +28,7 @@ use crate::pure::txn;
 use crate::sys::bindings;
 use crate::sys::int3::{SiteTable, SiteTableSlot};
 use crate::sys::module::{ModuleRef, Registered};
+use crate::sys::static_key::{StaticChange, StaticKey};
 use crate::sys::sysfs::Dir;
 use crate::sys::text::TextPokes;
 
@@ -51,9 +52,61 @@ enum Status {
     Dead,
 }
 
+/// A key a module asks to register.
+#[derive(Clone, Copy)]
+pub(crate) enum NewKey<'a> {
+    /// A batchpoke key; its name is in it.
+    Batchpoke(*const Key),
+    /// An ordinary static key, called `name`.
+    Static {
+        key: *const StaticKey,
+        name: &'a CStr,
+    },
+}
+
+/// Which key, by kind and address.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyId {
+    Batchpoke(usize),
+    Static(usize),
+}
+
+/// The key of an entry.
+enum KeyRef {
+    /// A batchpoke key: batchpoke keeps its state.
+    Batchpoke(Registered<Key>),
+    /// An ordinary static key: its count says its state, and the kernel's
+    /// static-key API may change it too.
+    Static(Registered<StaticKey>),
+}
+
+impl KeyRef {
+    fn id(&self) -> KeyId {
+        match self {
+            KeyRef::Batchpoke(key) => KeyId::Batchpoke(key.as_ptr() as usize),
+            KeyRef::Static(key) => KeyId::Static(key.as_ptr() as usize),
+        }
+    }
+
+    /// The address the key's jump-table entries record.
+    fn raw_address(&self) -> usize {
+        match self {
+            KeyRef::Batchpoke(key) => key.get().raw_address(),
+            KeyRef::Static(key) => key.get().raw_address(),
+        }
+    }
+
+    fn is_enabled(&self) -> bool {
+        match self {
+            KeyRef::Batchpoke(key) => key.get().is_enabled(),
+            KeyRef::Static(key) => key.get().is_enabled(),
+        }
+    }
+}
+
 /// One registered key: `sites` are its sites, all in `owner`'s core text.
 pub(crate) struct KeyEntry {
-    key: Registered<Key>,
+    key: KeyRef,
     owner: Registered<bindings::module>,
     /// `<module>.<key>` and a NUL.
     name: KVec<u8>,
@@ -66,9 +119,18 @@ pub(crate) struct KeyEntry {
 }
 
 impl KeyEntry {
-    /// The key.
-    pub(crate) fn key(&self) -> &Key {
-        self.key.get()
+    /// Whether the key is enabled: the state its sites hold or are being
+    /// patched to.
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.key.is_enabled()
+    }
+
+    /// The key, if it is an ordinary static key.
+    fn static_key(&self) -> Option<&StaticKey> {
+        match &self.key {
+            KeyRef::Static(key) => Some(key.get()),
+            KeyRef::Batchpoke(_) => None,
+        }
     }
 
     /// `<module>.<key>`.
@@ -129,11 +191,11 @@ impl Registry {
             .position(|e| e.status == Status::Live && e.name() == name)
     }
 
-    /// The index of the live key at address `key`.
-    pub(crate) fn find_key(&self, key: *const Key) -> Option<usize> {
+    /// The index of the live key `id`.
+    pub(crate) fn find_key(&self, id: KeyId) -> Option<usize> {
         self.entries
             .iter()
-            .position(|e| e.status == Status::Live && e.key.as_ptr() == key)
+            .position(|e| e.status == Status::Live && e.key.id() == id)
     }
 
     /// The live keys, in registration order.
@@ -155,9 +217,16 @@ impl Registry {
     /// `owner`'s jump table, after checking everything: the owner is not
     /// going away, every key lies in its memory, every name is valid and
     /// free, every site is in its core text and holds the instruction for
-    /// its key's current state. Nothing is added on error. Returns the
+    /// its key's current state, and no static key is refused by
+    /// [`StaticKey::refusal`] (checked, like their sites, under the
+    /// engine's text locks). Nothing is added on error. Returns the
     /// registration's ticket, for [`Self::go_live`].
-    pub(crate) fn add_pending(&mut self, owner: ModuleRef<'_>, keys: &[*const Key]) -> Result<u64> {
+    pub(crate) fn add_pending(
+        &mut self,
+        engine: &Engine,
+        owner: ModuleRef<'_>,
+        keys: &[NewKey<'_>],
+    ) -> Result<u64> {
         if self.keys_dir().is_none() {
             return Err(ENODEV);
         }
@@ -170,7 +239,7 @@ impl Registry {
         }
         let ticket = self.next_ticket;
         let first_new = self.entries.len();
-        let result = self.push_entries(owner, keys, ticket);
+        let result = self.push_entries(engine, owner, keys, ticket);
         if let Err(e) = result {
             for entry in &mut self.entries[first_new..] {
                 entry.status = Status::Dead;
@@ -183,17 +252,39 @@ impl Registry {
         Ok(ticket)
     }
 
-    fn push_entries(&mut self, owner: ModuleRef<'_>, keys: &[*const Key], ticket: u64) -> Result {
+    fn push_entries(
+        &mut self,
+        engine: &Engine,
+        owner: ModuleRef<'_>,
+        keys: &[NewKey<'_>],
+        ticket: u64,
+    ) -> Result {
         let first_new = self.entries.len();
-        for &raw in keys {
-            let Some(registered) = owner.key_at(raw) else {
-                pr_err!(
-                    "key at {:#x} is not in the memory of the module registering it\n",
-                    raw as usize
-                );
-                return Err(EINVAL);
+        for &new_key in keys {
+            let (key, key_name) = match new_key {
+                NewKey::Batchpoke(raw) => {
+                    let Some(registered) = owner.object_at(raw) else {
+                        pr_err!(
+                            "key at {:#x} is not in the memory of the module registering it\n",
+                            raw as usize
+                        );
+                        return Err(EINVAL);
+                    };
+                    let name = registered.get().name();
+                    (KeyRef::Batchpoke(registered), name)
+                }
+                NewKey::Static { key, name } => {
+                    let Some(registered) = owner.object_at(key) else {
+                        pr_err!(
+                            "static key {:?} at {:#x} is not in the memory of the module registering it: only a module's own keys can be registered\n",
+                            name,
+                            key as usize
+                        );
+                        return Err(EPERM);
+                    };
+                    (KeyRef::Static(registered), name)
+                }
             };
-            let key_name = registered.get().name();
             let mut name = KVec::new();
             name.extend_from_slice(owner.name(), GFP_KERNEL)?;
             name.push(b'.', GFP_KERNEL)?;
@@ -219,7 +310,7 @@ impl Registry {
             name.push(0, GFP_KERNEL)?;
             self.entries.push(
                 KeyEntry {
-                    key: registered,
+                    key,
                     owner: owner.registered(),
                     name,
                     sites: KVec::new(),
@@ -231,26 +322,53 @@ impl Registry {
             )?;
         }
         let new = &mut self.entries[first_new..];
-        owner.for_each_site(|key_addr, site| {
-            let Some(entry) = new.iter_mut().find(|e| e.key().raw_address() == key_addr) else {
+        // Static keys' counts and sites are stable under the text locks only.
+        let _locked = if new.iter().any(|e| e.static_key().is_some()) {
+            Some(engine.lock_text())
+        } else {
+            None
+        };
+        if let Some(locked) = &_locked {
+            for entry in new.iter() {
+                let refusal = entry.static_key().and_then(|key| key.refusal(locked));
+                if let Some(e) = refusal {
+                    let why = if e == EXDEV {
+                        "used by other modules too"
+                    } else {
+                        "counted above 1 (static_key_slow_inc() users)"
+                    };
+                    pr_err!(
+                        "static key {:?} is {}: batchpoke refuses it\n",
+                        entry.c_name(),
+                        why
+                    );
+                    return Err(e);
+                }
+            }
+        }
+        owner.for_each_entry(|jump_entry| {
+            let Some(entry) = new
+                .iter_mut()
+                .find(|e| e.key.raw_address() == jump_entry.key)
+            else {
                 // Another key's site: not batchpoke's to check.
                 return Ok(());
             };
-            if !owner.text_holds(&site) {
+            let Some(site) = owner.site(jump_entry) else {
                 pr_err!(
-                    "site {:#x} of key {:?} is outside the module's core text (an __init function?): init text is freed after init, so batchpoke refuses such keys\n",
-                    site.addr,
+                    "site {:#x} of key {:?} is outside the module's core text (an __init function?) or holds no site instruction: init text is freed after init, so batchpoke refuses such keys\n",
+                    jump_entry.addr,
                     entry.c_name()
                 );
                 return Err(EINVAL);
-            }
-            let bytes = owner.read_site(site.addr).ok_or(EINVAL)?;
-            if site.insn(entry.key().is_enabled()) != Some(bytes) {
+            };
+            let bytes = owner.read_site(&site).ok_or(EINVAL)?;
+            if site.insn(entry.is_enabled()) != Some(bytes) {
                 pr_err!(
                     "site {:#x} of key {:?} holds unexpected bytes {:02x?}\n",
                     site.addr,
                     entry.c_name(),
-                    bytes
+                    bytes.as_bytes()
                 );
                 return Err(EINVAL);
             }
@@ -308,19 +426,16 @@ impl Registry {
         }
     }
 
-    /// Retires the keys at `keys` owned by `owner`. Returns how many were
-    /// registered.
+    /// Retires the keys of `owner` that `listed` picks. Returns how many
+    /// were registered.
     pub(crate) fn retire_keys(
         &mut self,
         owner: *const bindings::module,
-        keys: &[*const Key],
+        listed: impl Fn(KeyId) -> bool,
     ) -> usize {
         let mut count = 0;
         for entry in self.entries.iter_mut() {
-            if entry.status != Status::Dead
-                && entry.is_owned_by(owner)
-                && keys.contains(&entry.key.as_ptr())
-            {
+            if entry.status != Status::Dead && entry.is_owned_by(owner) && listed(entry.key.id()) {
                 entry.status = Status::Dead;
                 count += 1;
             }
@@ -404,12 +519,21 @@ impl Registry {
             self.install_sites()?;
         }
         let mut pokes = TextPokes::new();
+        let mut statics = KVec::new();
         for (n, &(index, enable)) in changes.iter().enumerate() {
             if changes[..n].iter().any(|&(other, _)| other == index) {
                 return Err(EINVAL);
             }
             let entry = self.get(index).ok_or(ENOENT)?;
-            let from = entry.key().is_enabled();
+            let from = entry.is_enabled();
+            if let Some(key) = entry.static_key() {
+                let change = StaticChange {
+                    key,
+                    from,
+                    to: enable,
+                };
+                statics.push(change, GFP_KERNEL)?;
+            }
             let owner = entry.owner();
             for site in entry.sites() {
                 if let Some(poke) = Poke::for_site(site, from, enable).map_err(|_| ERANGE)? {
@@ -424,10 +548,10 @@ impl Registry {
                 }
             }
         }
-        let applied = engine.apply(&mut pokes, strategy)?;
+        let applied = engine.apply(&mut pokes, &statics, strategy)?;
         for &(index, enable) in changes {
-            if let Some(entry) = self.get(index) {
-                entry.key().set_enabled(enable);
+            if let Some(KeyRef::Batchpoke(key)) = self.get(index).map(|e| &e.key) {
+                key.get().set_enabled(enable);
             }
         }
         Ok(applied)

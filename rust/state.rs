@@ -8,10 +8,10 @@ use kernel::alloc::KVec;
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Mutex};
 
-use crate::batchpoke_api::{Change, Key};
+use crate::batchpoke_api::Change;
 use crate::engine::{Applied, Engine, Strategy};
 use crate::pure::txn::{self, ParseError};
-use crate::registry::{KeyEntry, Registry};
+use crate::registry::{KeyEntry, KeyId, NewKey, Registry};
 use crate::stats::STATS;
 use crate::sys::bindings;
 use crate::sys::int3::SiteTableSlot;
@@ -45,12 +45,13 @@ impl State {
     /// [`Registry::add_pending`]), creates their sysfs directories with the
     /// registry lock dropped, then makes them live. All or nothing.
     ///
-    /// Every pointer in `keys` that lies in `owner`'s memory must be a
-    /// `Key` (the client API's contract); others are refused unread.
-    pub(crate) fn register(&self, module: ModuleRef<'_>, keys: &[*const Key]) -> Result {
+    /// Every pointer in `keys` that lies in `owner`'s memory must be the
+    /// kind of key it says (the client API's contract); others are refused
+    /// unread.
+    pub(crate) fn register(&self, module: ModuleRef<'_>, keys: &[NewKey<'_>]) -> Result {
         let (ticket, names) = {
             let mut registry = self.registry.lock();
-            let ticket = registry.add_pending(module, keys)?;
+            let ticket = registry.add_pending(&self.engine, module, keys)?;
             // Its sites are in the int3 handler's table before any of them
             // can be patched.
             let names = registry
@@ -115,13 +116,14 @@ impl State {
         Ok(dirs)
     }
 
-    /// Removes the keys at `keys` of `owner`. Returns how many there were.
+    /// Removes the keys of `owner` that `listed` picks. Returns how many
+    /// there were.
     pub(crate) fn unregister_keys(
         &self,
         owner: *const bindings::module,
-        keys: &[*const Key],
+        listed: impl Fn(KeyId) -> bool,
     ) -> usize {
-        let count = self.registry.lock().retire_keys(owner, keys);
+        let count = self.registry.lock().retire_keys(owner, listed);
         self.remove_dead();
         count
     }
@@ -186,15 +188,35 @@ impl State {
 
     /// Applies `changes` (key address, state) as one transaction.
     pub(crate) fn apply_changes(&self, changes: &[Change], strategy: Strategy) -> Result<Applied> {
-        counted(self.apply_changes_locked(changes, strategy))
+        let changes = changes
+            .iter()
+            .map(|change| (KeyId::Batchpoke(change.key as usize), change.enable));
+        counted(self.apply_ids(changes, strategy))
     }
 
-    fn apply_changes_locked(&self, changes: &[Change], strategy: Strategy) -> Result<Applied> {
+    /// Applies `changes` (key, state) of ordinary static keys as one
+    /// transaction.
+    pub(crate) fn apply_static_changes(
+        &self,
+        changes: &[bindings::batchpoke_static_change],
+        strategy: Strategy,
+    ) -> Result<Applied> {
+        let changes = changes
+            .iter()
+            .map(|change| (KeyId::Static(change.key as usize), change.enable));
+        counted(self.apply_ids(changes, strategy))
+    }
+
+    fn apply_ids(
+        &self,
+        changes: impl ExactSizeIterator<Item = (KeyId, bool)>,
+        strategy: Strategy,
+    ) -> Result<Applied> {
         let mut registry = self.registry.lock();
         let mut indices = KVec::with_capacity(changes.len(), GFP_KERNEL)?;
-        for change in changes {
-            let index = registry.find_key(change.key).ok_or(ENOENT)?;
-            indices.push((index, change.enable), GFP_KERNEL)?;
+        for (id, enable) in changes {
+            let index = registry.find_key(id).ok_or(ENOENT)?;
+            indices.push((index, enable), GFP_KERNEL)?;
         }
         registry.apply(&self.engine, &indices, strategy)
     }

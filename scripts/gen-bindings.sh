@@ -54,8 +54,8 @@ allow=(
 	--allowlist-var 'KSYM_SYMBOL_LEN'
 	--allowlist-function 'batchpoke_helper_.*'
 	# the client ABI (batchpoke_api/batchpoke.h), checked by rust/sys/abi.rs
-	--allowlist-type 'batchpoke_(key|change|report|stats)'
-	--allowlist-function 'batchpoke_(register_keys|unregister_keys|apply|read_stats)'
+	--allowlist-type 'batchpoke_(key|change|report|stats|static_key|static_change)'
+	--allowlist-function 'batchpoke_((un)?register_(static_)?keys|apply(_static)?|read_stats)'
 	--allowlist-var 'BATCHPOKE_.*'
 )
 

@@ -3,11 +3,10 @@
 //! The text pages a batch writes to, and where their bytes lie in the
 //! writable alias that maps those pages back to back.
 //!
-//! A site is five bytes and need not be page-aligned, so one site can touch
+//! A site is two or five bytes and need not be page-aligned, so one site can touch
 //! two pages; both must be in the alias, or half of its new bytes would be
 //! lost.
 
-use super::insn::INSN_SIZE;
 use super::plan::Poke;
 
 /// Size of a page of kernel text (x86_64).
@@ -18,7 +17,7 @@ fn page_of(addr: usize) -> usize {
     addr & !(PAGE_SIZE - 1)
 }
 
-/// The distinct page addresses (ascending) touched by the 5-byte sites of
+/// The distinct page addresses (ascending) touched by the sites of
 /// `pokes`, which are sorted by address.
 pub fn pages_touched(pokes: &[Poke]) -> impl Iterator<Item = usize> + '_ {
     let mut last: Option<usize> = None;
@@ -27,7 +26,7 @@ pub fn pages_touched(pokes: &[Poke]) -> impl Iterator<Item = usize> + '_ {
         .flat_map(|poke| {
             // Saturating: a site cannot end past the top of the address
             // space, and this must not panic in the kernel if one did.
-            let end = poke.addr.saturating_add(INSN_SIZE - 1);
+            let end = poke.end().saturating_sub(1);
             [page_of(poke.addr), page_of(end)]
         })
         // Only a page above every page so far is new: with the sites sorted,

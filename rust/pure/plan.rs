@@ -24,7 +24,7 @@
 //! instead when sites leave that table, which is rare. [`run_serial`], the
 //! one-site-at-a-time baseline, keeps the kernel's three rounds.
 
-use super::insn::{self, Insn, INSN_SIZE, INT3};
+use super::insn::{self, Insn, INT3};
 use super::search::AtAddress;
 use super::site::Site;
 
@@ -80,6 +80,9 @@ impl Poke {
         let err = PlanError::Unencodable { addr: site.addr };
         let old = site.insn(from).ok_or(err)?;
         let new = site.insn(to).ok_or(err)?;
+        if old.len() != new.len() {
+            return Err(err);
+        }
         if old == new {
             return Ok(None);
         }
@@ -94,7 +97,19 @@ impl Poke {
 
     /// Whether any byte after the first changes.
     pub fn tail_changes(&self) -> bool {
-        self.old[1..] != self.new[1..]
+        self.old.as_bytes().get(1..) != self.new.as_bytes().get(1..)
+    }
+
+    /// The site's length: its instructions' (both have the site's width).
+    #[inline(always)]
+    #[allow(clippy::len_without_is_empty)] // A site is never zero bytes.
+    pub fn len(&self) -> usize {
+        self.new.len()
+    }
+
+    /// The address past the site's last byte.
+    pub fn end(&self) -> usize {
+        self.addr.saturating_add(self.len())
     }
 }
 
@@ -114,7 +129,7 @@ pub fn prepare(pokes: &mut [Poke]) -> Result<usize, PlanError> {
                 }
                 continue;
             }
-            if last.addr.wrapping_add(INSN_SIZE) > poke.addr {
+            if last.end() > poke.addr {
                 return Err(PlanError::Overlap { addr: poke.addr });
             }
         }
@@ -125,9 +140,9 @@ pub fn prepare(pokes: &mut [Poke]) -> Result<usize, PlanError> {
 }
 
 /// Checks that every site holds the bytes its change expects, reading each
-/// site with `read`. Nothing may be written unless this passes.
-pub fn verify(pokes: &[Poke], mut read: impl FnMut(usize) -> Insn) -> Result<(), PlanError> {
-    match pokes.iter().find(|p| read(p.addr) != p.old) {
+/// site with `read(addr, len)`. Nothing may be written unless this passes.
+pub fn verify(pokes: &[Poke], mut read: impl FnMut(usize, usize) -> Insn) -> Result<(), PlanError> {
+    match pokes.iter().find(|p| read(p.addr, p.len()) != p.old) {
         Some(p) => Err(PlanError::Unexpected { addr: p.addr }),
         None => Ok(()),
     }
@@ -153,11 +168,12 @@ impl Phase {
     /// What this phase writes to `poke`'s site: the offset into the site
     /// and the bytes, or `None`.
     pub fn write(self, poke: &Poke) -> Option<(usize, &[u8])> {
+        let new = poke.new.as_bytes();
         match self {
             Phase::Int3 => Some((0, &INT3_BYTE)),
-            Phase::Tail if poke.tail_changes() => Some((1, &poke.new[1..])),
+            Phase::Tail if poke.tail_changes() => Some((1, new.get(1..)?)),
             Phase::Tail => None,
-            Phase::Head => Some((0, &poke.new[..1])),
+            Phase::Head => Some((0, new.get(..1)?)),
         }
     }
 }

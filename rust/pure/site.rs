@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A branch site: five bytes of text that either fall through or jump.
+//! A branch site: two or five bytes of text that either fall through or
+//! jump.
 
-use super::insn::{self, Insn};
+use super::insn::{self, Insn, Width};
 
 /// One branch site of a key, as its jump-table entry records it.
 ///
@@ -17,6 +18,8 @@ pub struct Site {
     pub target: usize,
     /// `true` for the likely form (jump-table key bit 0).
     pub likely: bool,
+    /// The width it was assembled with; it keeps it.
+    pub width: Width,
 }
 
 impl Site {
@@ -26,9 +29,14 @@ impl Site {
     }
 
     /// The instruction the site holds while its key is `enabled`; `None`
-    /// when the target is out of `jmp rel32` range.
+    /// when the target is out of the jump's range.
     pub fn insn(&self, enabled: bool) -> Option<Insn> {
-        insn::for_jump(self.addr, self.target, self.jumps(enabled))
+        insn::for_jump(self.addr, self.target, self.width, self.jumps(enabled))
+    }
+
+    /// The bytes past the site's last one.
+    pub fn end(&self) -> usize {
+        self.addr.saturating_add(self.width.len())
     }
 
     /// The key state a CPU observes when it runs this site holding `insn`,

@@ -39,6 +39,13 @@ impl AtAddress for TrapSite {
 }
 
 impl TrapSite {
+    /// The site's length in bytes.
+    #[inline(always)]
+    #[allow(clippy::len_without_is_empty)] // A site is never zero bytes.
+    pub fn len(&self) -> usize {
+        self.insns[0].len()
+    }
+
     /// The entry of `site`; `None` if one of its instructions cannot be
     /// encoded (such a site is never registered).
     pub fn new(site: &Site) -> Option<TrapSite> {
@@ -68,7 +75,7 @@ impl TrapSite {
 /// `None`: not a trap batchpoke caused.
 #[inline(always)]
 pub fn resolve(listed: Option<&TrapSite>, now: &Insn, active: Option<&Poke>) -> Option<usize> {
-    if now[0] == INT3 {
+    if now.first() == INT3 {
         return active.map(|poke| poke.resume);
     }
     if let Some(poke) = active.filter(|poke| *now == poke.new) {

@@ -35,6 +35,9 @@ in_header! {
     // through its own bindings: both are C's.
     kernel::bindings::module => bindings::module,
     bindings::module => bindings::module,
+    bindings::batchpoke_static_key => bindings::batchpoke_static_key,
+    bindings::batchpoke_static_change => bindings::batchpoke_static_change,
+    bindings::static_key => bindings::static_key,
     usize => usize,
     u32 => u32,
     c_int => c_int,
@@ -120,6 +123,18 @@ const _: fn() = || {
     prototype1(
         exports::batchpoke_read_stats,
         bindings::batchpoke_read_stats,
+    );
+    prototype3(
+        exports::batchpoke_register_static_keys,
+        bindings::batchpoke_register_static_keys,
+    );
+    prototype3(
+        exports::batchpoke_unregister_static_keys,
+        bindings::batchpoke_unregister_static_keys,
+    );
+    prototype4(
+        exports::batchpoke_apply_static,
+        bindings::batchpoke_apply_static,
     );
     // The declarations Rust clients compile.
     prototype3(

@@ -77,13 +77,16 @@ fn format_tail(addr: usize, bytes: &Insn) -> ([u8; TAIL_MAX], usize) {
     for i in (0..digits).rev() {
         put(HEX[(addr >> (4 * i)) & 0xf]);
     }
-    for &byte in bytes {
+    for &byte in bytes.as_bytes() {
         put(b' ');
         put(HEX[usize::from(byte >> 4)]);
         put(HEX[usize::from(byte & 0xf)]);
     }
     put(b'\n');
-    (out, (3 + digits + 3 * bytes.len() + 1).min(TAIL_MAX))
+    (
+        out,
+        (3 + digits + 3 * bytes.as_bytes().len() + 1).min(TAIL_MAX),
+    )
 }
 
 /// Writes `entry`'s lines to `m`. Returns `false` once `m` has overflowed:
@@ -97,7 +100,7 @@ fn format_tail(addr: usize, bytes: &Insn) -> ([u8; TAIL_MAX], usize) {
 unsafe fn write_key(m: *mut bindings::seq_file, entry: &KeyEntry) -> bool {
     let name = entry.name();
     for site in entry.sites() {
-        let Some(bytes) = entry.owner().read_site(site.addr) else {
+        let Some(bytes) = entry.owner().read_site(site) else {
             continue;
         };
         let (tail, len) = format_tail(site.addr, &bytes);

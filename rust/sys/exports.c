@@ -12,3 +12,6 @@ EXPORT_SYMBOL_GPL(batchpoke_register_keys);
 EXPORT_SYMBOL_GPL(batchpoke_unregister_keys);
 EXPORT_SYMBOL_GPL(batchpoke_apply);
 EXPORT_SYMBOL_GPL(batchpoke_read_stats);
+EXPORT_SYMBOL_GPL(batchpoke_register_static_keys);
+EXPORT_SYMBOL_GPL(batchpoke_unregister_static_keys);
+EXPORT_SYMBOL_GPL(batchpoke_apply_static);

@@ -3,7 +3,9 @@
  * C helpers for kernel macros and inline functions that have no symbol to
  * bind to, in the manner of the kernel's rust/helpers/.
  */
+#include <linux/atomic.h>
 #include <linux/bug.h>
+#include <linux/jump_label.h>
 #include <linux/kallsyms.h>
 #include <linux/preempt.h>
 #include <linux/smp.h>
@@ -69,4 +71,24 @@ size_t batchpoke_helper_ksym_symbol_len(void)
 void batchpoke_helper_warn_bad_site(unsigned long addr)
 {
 	WARN(1, "batchpoke: site %#lx does not hold what was written\n", addr);
+}
+
+int batchpoke_helper_static_key_count(struct static_key *key)
+{
+	return atomic_read(&key->enabled);
+}
+
+bool batchpoke_helper_static_key_linked(struct static_key *key)
+{
+	return key->type & JUMP_TYPE_LINKED;
+}
+
+bool batchpoke_helper_static_key_cmpxchg(struct static_key *key, int old, int new)
+{
+	return atomic_cmpxchg(&key->enabled, old, new) == old;
+}
+
+void batchpoke_helper_static_key_set(struct static_key *key, int count)
+{
+	atomic_set_release(&key->enabled, count);
 }

@@ -32,6 +32,17 @@ void *batchpoke_helper_vmap_writable(struct page **pages, unsigned int count);
 /* WARNs that the site at @addr does not hold what was just written. */
 void batchpoke_helper_warn_bad_site(unsigned long addr);
 
+/*
+ * An ordinary static key's count (key->enabled), whether other modules
+ * use it (JUMP_TYPE_LINKED; stable under jump_label_mutex only), a
+ * compare-and-exchange of its count, and a release store of it.
+ */
+struct static_key;
+int batchpoke_helper_static_key_count(struct static_key *key);
+bool batchpoke_helper_static_key_linked(struct static_key *key);
+bool batchpoke_helper_static_key_cmpxchg(struct static_key *key, int old, int new);
+void batchpoke_helper_static_key_set(struct static_key *key, int count);
+
 /* KSYM_SYMBOL_LEN: the buffer size sprint_symbol() needs. */
 size_t batchpoke_helper_ksym_symbol_len(void);
 

@@ -29,7 +29,7 @@ use kernel::prelude::*;
 
 use super::bindings;
 use super::module::ModuleRef;
-use crate::pure::insn::{Insn, INSN_SIZE, INT3};
+use crate::pure::insn::{Insn, INT3, MAX_INSN_SIZE};
 use crate::pure::site::Site;
 use crate::pure::trap::{self, TrapSite};
 use crate::pure::{plan::Poke, search};
@@ -162,7 +162,7 @@ impl Drop for HeldBatch<'_> {
 ///
 /// `sites` is sorted by address (so `ptr`/`len`, its slice, can be
 /// searched), and every site lies in the core text of a module, a whole
-/// instruction ([`INSN_SIZE`] bytes) inside it. The registry installs a
+/// instruction ([`TrapSite::len`] bytes) inside it. The registry installs a
 /// table without a module's sites before that module's text is freed
 /// (its keys are retired in the module notifier's `GOING` call at the
 /// latest), so while a table is installed its sites can be read.
@@ -190,7 +190,7 @@ impl SiteTable {
     /// Adds `site` of `module`. `EINVAL` if it is not in `module`'s core
     /// text or cannot be encoded.
     pub(crate) fn push(&mut self, module: ModuleRef<'_>, site: &Site) -> Result {
-        if !module.core_text_holds(site.addr, INSN_SIZE) {
+        if !module.core_text_holds(site.addr, site.width.len()) {
             return Err(EINVAL);
         }
         let entry = TrapSite::new(site).ok_or(EINVAL)?;
@@ -227,30 +227,32 @@ impl SiteTable {
 /// after a grace period.
 static TABLE: AtomicPtr<SiteTable> = AtomicPtr::new(ptr::null_mut());
 
-/// The bytes the site at `addr` holds now, read the way the instruction
-/// fetch reads them: byte by byte, as other CPUs write them.
+/// The `len` bytes (at most [`MAX_INSN_SIZE`]) the site at `addr` holds
+/// now, read the way the instruction fetch reads them: byte by byte, as
+/// other CPUs write them.
 ///
 /// # Safety
 ///
-/// The `INSN_SIZE` bytes at `addr` are mapped and readable.
+/// The `len` bytes at `addr` are mapped and readable.
 #[inline(always)]
-unsafe fn read_text(addr: usize) -> Insn {
+unsafe fn read_text(addr: usize, len: usize) -> Insn {
     // SAFETY: readable by the caller's contract; atomics have no alignment
     // requirement beyond a byte's, and only loads are made through them.
-    let bytes = unsafe { as_ref::<[AtomicU8; INSN_SIZE]>(addr as *const _) };
-    let mut insn = [INT3; INSN_SIZE];
+    let bytes = unsafe { as_ref::<[AtomicU8; MAX_INSN_SIZE]>(addr as *const _) };
+    let mut insn = [INT3; MAX_INSN_SIZE];
     // An index loop, not iterators: with CONFIG_RUST_DEBUG_ASSERTIONS the
-    // slice iterators' precondition checks are out-of-line calls.
+    // slice iterators' precondition checks are out-of-line calls. Only
+    // `len` bytes are loaded: a short site may end the module's text.
     if let Some(bytes) = bytes {
         let mut i = 0;
-        while i < INSN_SIZE {
+        while i < len && i < MAX_INSN_SIZE {
             if let (Some(byte), Some(text)) = (insn.get_mut(i), bytes.get(i)) {
                 *byte = text.load(Ordering::Relaxed);
             }
             i = i.wrapping_add(1);
         }
     }
-    insn
+    Insn::from_prefix(insn, len)
 }
 
 /// How often the handler re-reads a site that holds an int3 no active batch
@@ -274,15 +276,18 @@ fn resolve(addr: usize) -> Option<usize> {
             Some(held) => held.find(addr),
             None => None,
         };
-        if listed.is_none() && poke.is_none() {
-            return None;
-        }
+        let len = match (poke, listed) {
+            (Some(poke), _) => poke.len(),
+            (None, Some(site)) => site.len(),
+            (None, None) => return None,
+        };
         // SAFETY: the site is in the installed table or in the held
-        // vector, and both types' invariants keep their sites readable.
-        let now = unsafe { read_text(addr) };
+        // vector, and both types' invariants keep their `len` bytes
+        // readable.
+        let now = unsafe { read_text(addr, len) };
         let resume = trap::resolve(listed, &now, poke);
         drop(held);
-        if resume.is_some() || now[0] != INT3 {
+        if resume.is_some() || now.first() != INT3 {
             return resume;
         }
     }

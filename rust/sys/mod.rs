@@ -37,6 +37,7 @@ pub(crate) mod int3;
 pub(crate) mod module;
 pub(crate) mod module_notifier;
 pub(crate) mod published;
+pub(crate) mod static_key;
 pub(crate) mod sysfs;
 mod sysfs_callbacks;
 pub(crate) mod text;

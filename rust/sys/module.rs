@@ -10,9 +10,10 @@ use core::ptr::NonNull;
 use kernel::prelude::*;
 
 use super::bindings;
+use super::static_key::StaticKey;
 use super::text::read_text;
 use crate::batchpoke_api::Key;
-use crate::pure::insn::{Insn, INSN_SIZE};
+use crate::pure::insn::{Insn, Width};
 use crate::pure::site::Site;
 
 /// A loaded module whose jump table and text batchpoke may read.
@@ -60,15 +61,15 @@ impl<'a> ModuleRef<'a> {
         }
     }
 
-    /// The key at `raw`, if it lies, aligned and key-sized, in the module's
+    /// The key at `raw`, if it lies, aligned and whole, in the module's
     /// memory. Nothing is read through `raw` before that is checked.
     ///
-    /// That the object there *is* a key is the registering module's word
+    /// That the object there *is* a `T` is the registering module's word
     /// (the client API's contract): its memory lives as long as the module.
-    pub(crate) fn key_at(&self, raw: *const Key) -> Option<Registered<Key>> {
+    pub(crate) fn object_at<T: InModule>(&self, raw: *const T) -> Option<Registered<T>> {
         let addr = raw as usize;
-        let aligned = addr % core::mem::align_of::<Key>() == 0;
-        if !aligned || !self.owns(addr, core::mem::size_of::<Key>()) {
+        let aligned = addr % core::mem::align_of::<T>() == 0;
+        if !aligned || !self.owns(addr, core::mem::size_of::<T>()) {
             return None;
         }
         // INVARIANT: in the module's memory, kept while it is registered.
@@ -113,7 +114,9 @@ impl<'a> ModuleRef<'a> {
     /// is freed after init), its jump target included.
     pub(crate) fn text_holds(&self, site: &Site) -> bool {
         let (start, end) = self.text();
-        self.core_text_holds(site.addr, INSN_SIZE) && site.target >= start && site.target <= end
+        self.core_text_holds(site.addr, site.width.len())
+            && site.target >= start
+            && site.target <= end
     }
 
     /// Whether the `len` bytes at `addr` lie in the module's core text.
@@ -122,21 +125,42 @@ impl<'a> ModuleRef<'a> {
         addr >= start && addr.checked_add(len).is_some_and(|e| e <= end)
     }
 
-    /// The five bytes at `addr`, if they lie in the module's core text.
-    pub(crate) fn read_site(&self, addr: usize) -> Option<Insn> {
-        if !self.core_text_holds(addr, INSN_SIZE) {
+    /// The bytes `site` holds now, if it lies in the module's core text.
+    pub(crate) fn read_site(&self, site: &Site) -> Option<Insn> {
+        let len = site.width.len();
+        if !self.core_text_holds(site.addr, len) {
             return None;
         }
-        // SAFETY: the five bytes are in the text of a module that stays
-        // loaded for `'a` (type invariant).
-        Some(unsafe { read_text(addr) })
+        // SAFETY: the bytes are in the text of a module that stays loaded
+        // for `'a` (type invariant).
+        Some(unsafe { read_text(site.addr, len) })
     }
 
-    /// Calls `f(key, site)` for every jump-table entry of the module, where
-    /// `key` is the address of the entry's `static_key` (flag bits cleared)
-    /// and `site` says where the entry points, unchecked: entries of other
-    /// keys, init-text sites among them, are none of batchpoke's business.
-    pub(crate) fn for_each_site(&self, mut f: impl FnMut(usize, Site) -> Result) -> Result {
+    /// The site `entry` points to, with the width of the instruction it
+    /// holds now (objtool shortens sites to two bytes where it can), if it
+    /// is one of the four site instructions in the module's core text.
+    pub(crate) fn site(&self, entry: &JumpEntry) -> Option<Site> {
+        if !self.core_text_holds(entry.addr, 2) {
+            return None;
+        }
+        // SAFETY: the two bytes are in the text of a module that stays
+        // loaded for `'a` (type invariant).
+        let head = unsafe { read_text(entry.addr, 2) };
+        let head = head.as_bytes();
+        let width = Width::of(*head.first()?, *head.get(1)?)?;
+        let site = Site {
+            addr: entry.addr,
+            target: entry.target,
+            likely: entry.likely,
+            width,
+        };
+        self.text_holds(&site).then_some(site)
+    }
+
+    /// Calls `f(entry)` for every jump-table entry of the module, unchecked:
+    /// entries of other keys, init-text sites among them, are none of
+    /// batchpoke's business.
+    pub(crate) fn for_each_entry(&self, mut f: impl FnMut(&JumpEntry) -> Result) -> Result {
         let entries = self.0.jump_entries;
         let count = self.0.num_jump_entries as usize;
         if entries.is_null() || count == 0 {
@@ -148,18 +172,28 @@ impl<'a> ModuleRef<'a> {
         for entry in entries {
             let base = core::ptr::from_ref(entry) as usize;
             // Every field is relative to its own address (jump_entry_code() etc.).
-            let addr = rel(base, c_long::from(entry.code));
-            let target = rel(base + 4, c_long::from(entry.target));
             let key = rel(base + 8, entry.key);
-            let site = Site {
-                addr,
-                target,
+            f(&JumpEntry {
+                key: key & !3,
+                addr: rel(base, c_long::from(entry.code)),
+                target: rel(base + 4, c_long::from(entry.target)),
                 likely: key & 1 != 0,
-            };
-            f(key & !3, site)?;
+            })?;
         }
         Ok(())
     }
+}
+
+/// One entry of a module's `__jump_table`, decoded.
+pub(crate) struct JumpEntry {
+    /// The address of the entry's `static_key` (flag bits cleared).
+    pub(crate) key: usize,
+    /// The site.
+    pub(crate) addr: usize,
+    /// Where the site jumps.
+    pub(crate) target: usize,
+    /// The likely form (key bit 0, the kernel's "branch" bit).
+    pub(crate) likely: bool,
 }
 
 fn rel(field: usize, offset: c_long) -> usize {
@@ -180,8 +214,13 @@ pub(crate) struct Registered<T> {
     ptr: NonNull<T>,
 }
 
-// SAFETY: `Key` is `Sync`, and the pointee outlives this (type invariant).
-unsafe impl Send for Registered<Key> {}
+/// What a client module registers with batchpoke: a key, in its memory.
+pub(crate) trait InModule: Sync {}
+impl InModule for Key {}
+impl InModule for StaticKey {}
+
+// SAFETY: `T` is `Sync`, and the pointee outlives this (type invariant).
+unsafe impl<T: InModule> Send for Registered<T> {}
 // SAFETY: batchpoke only reads a module's fixed fields (name, memory
 // layout, jump table), which any thread may read while it is loaded, and
 // the module outlives this (type invariant).
@@ -194,9 +233,9 @@ impl<T> Registered<T> {
     }
 }
 
-impl Registered<Key> {
+impl<T: InModule> Registered<T> {
     /// The key.
-    pub(crate) fn get(&self) -> &Key {
+    pub(crate) fn get(&self) -> &T {
         // SAFETY: live while this exists (type invariant).
         unsafe { self.ptr.as_ref() }
     }

@@ -15,7 +15,7 @@ use kernel::prelude::*;
 use super::bindings;
 use super::int3::ACTIVE;
 use super::module::ModuleRef;
-use crate::pure::insn::{Insn, INSN_SIZE};
+use crate::pure::insn::{Insn, MAX_INSN_SIZE};
 use crate::pure::pages::{alias_offset, pages_touched};
 use crate::pure::plan::{self, PlanError, Poke, Text};
 
@@ -181,18 +181,20 @@ impl Drop for TextGuard<'_> {
     }
 }
 
-/// Reads the five bytes of kernel text at `addr`.
+/// Reads the `len` bytes (at most [`MAX_INSN_SIZE`]) of kernel text at
+/// `addr`.
 ///
 /// # Safety
 ///
-/// `addr..addr + 5` must be mapped kernel text that stays mapped for the call.
-pub(super) unsafe fn read_text(addr: usize) -> Insn {
-    let mut insn = [0u8; INSN_SIZE];
-    for (i, byte) in insn.iter_mut().enumerate() {
+/// `addr..addr + len` must be mapped kernel text that stays mapped for the
+/// call.
+pub(super) unsafe fn read_text(addr: usize, len: usize) -> Insn {
+    let mut bytes = [0u8; MAX_INSN_SIZE];
+    for (i, byte) in bytes.iter_mut().take(len).enumerate() {
         // SAFETY: within the mapped range the caller guarantees.
         *byte = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
     }
-    insn
+    Insn::from_prefix(bytes, len)
 }
 
 /// The pokes of one transaction, each proven at [`TextPokes::push`] to lie
@@ -200,7 +202,7 @@ pub(super) unsafe fn read_text(addr: usize) -> Insn {
 ///
 /// # Invariants
 ///
-/// Every poke's five bytes lie in the core text of a module that stays
+/// Every poke's bytes lie in the core text of a module that stays
 /// loaded for `'a`; after [`TextPokes::prepare`] the pokes are sorted by
 /// address and do not overlap.
 pub(crate) struct TextPokes<'a> {
@@ -228,7 +230,7 @@ impl<'a> TextPokes<'a> {
 
     /// Adds `poke`, whose site must lie in `module`'s core text (`EINVAL`).
     pub(crate) fn push(&mut self, module: ModuleRef<'a>, poke: Poke) -> Result {
-        if !module.core_text_holds(poke.addr, INSN_SIZE) {
+        if !module.core_text_holds(poke.addr, poke.len()) {
             return Err(EINVAL);
         }
         // A large transaction's vector falls back to vmalloc, whose failure
@@ -258,7 +260,7 @@ impl<'a> TextPokes<'a> {
     pub(crate) fn current(&self) -> impl Iterator<Item = (&Poke, Insn)> {
         self.as_slice().iter().map(|poke| {
             // SAFETY: in the text of a module live for `'a` (type invariant).
-            (poke, unsafe { read_text(poke.addr) })
+            (poke, unsafe { read_text(poke.addr, poke.len()) })
         })
     }
 }
@@ -377,16 +379,15 @@ impl TextGuard<'_> {
     ) -> core::result::Result<KernelText<'a>, PlanError> {
         // The handler's search and the alias's page lookup both need the
         // vector prepared: sorted, without overlaps.
-        let unprepared = pokes
-            .as_slice()
-            .windows(2)
-            .find(|w| w[0].addr.saturating_add(INSN_SIZE) > w[1].addr);
+        let unprepared = pokes.as_slice().windows(2).find(|w| w[0].end() > w[1].addr);
         if let Some(w) = unprepared {
             return Err(PlanError::Overlap { addr: w[1].addr });
         }
         // SAFETY: every site is in the text of a live module (`TextPokes`
         // invariant).
-        plan::verify(pokes.as_slice(), |addr| unsafe { read_text(addr) })?;
+        plan::verify(pokes.as_slice(), |addr, len| unsafe {
+            read_text(addr, len)
+        })?;
         // INVARIANT: verified just above, with the text locks held.
         Ok(KernelText {
             alias,
@@ -409,10 +410,10 @@ impl<'a> KernelText<'a> {
     fn in_site(&self, addr: usize, len: usize) -> bool {
         let after = self.active.partition_point(|p| p.addr <= addr);
         after > 0
-            && self.active.get(after - 1).is_some_and(|p| {
-                addr.checked_add(len)
-                    .is_some_and(|end| end <= p.addr.wrapping_add(INSN_SIZE))
-            })
+            && self
+                .active
+                .get(after - 1)
+                .is_some_and(|p| addr.checked_add(len).is_some_and(|end| end <= p.end()))
     }
 
     /// `pokes` as the part of `self.pokes` it is, with `self.pokes`'s lifetime.

@@ -21,9 +21,11 @@
 //! The bytes are written the way the kernel writes them: through an alias
 //! that maps the pages `pages_touched` names back to back, at the offsets
 //! `alias_offset` gives; the generated sites include ones that cross a page
-//! boundary. What an instruction does is decoded here, independently of
-//! `pure::insn`: NOP5 falls through to the site + 5, `e9 rel32` jumps to the
-//! site + 5 + rel32.
+//! boundary. Sites are near (five bytes) or short (two), and the generated
+//! scenarios run all-near ones and a mix of both. What an instruction does
+//! is decoded here, independently of `pure::insn`: NOP5 falls through to the
+//! site + 5, `e9 rel32` jumps to the site + 5 + rel32; NOP2 (`66 90`) falls
+//! through to the site + 2, `eb rel8` jumps to the site + 2 + rel8.
 //!
 //! Scenarios come from a seeded generator; a failure names its seed, and
 //! `PROTOCOL_SEED=<seed> cargo test --test protocol` replays just that one.
@@ -31,6 +33,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use batchpoke_pure::insn::{Insn, Width};
 use batchpoke_pure::pages::{alias_offset, pages_touched, PAGE_SIZE};
 use batchpoke_pure::plan::{prepare, run_batch, run_serial, verify, Poke, Text};
 use batchpoke_pure::search::find;
@@ -39,27 +42,37 @@ use batchpoke_pure::trap::{self, TrapSite};
 
 // The instruction set as this test knows it, on purpose not taken from
 // `pure::insn`.
+/// The length of a near site.
 const LEN: usize = 5;
+/// The length of a short site.
+const SHORT_LEN: usize = 2;
 const INT3: u8 = 0xcc;
-const NOP5: Bytes = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+const NOP5: [u8; LEN] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+const NOP2: [u8; SHORT_LEN] = [0x66, 0x90];
 const JMP: u8 = 0xe9;
+const JMP8: u8 = 0xeb;
 /// A jump whose rel32 is NOP5's tail differs from NOP5 in its first byte only.
 const NO_TAIL_REL: usize = 0x441f;
+/// A short jump whose rel8 is NOP2's tail (0x90) differs from NOP2 in its
+/// first byte only.
+const NO_TAIL_REL8: isize = 0x90u8 as i8 as isize;
 
-type Bytes = [u8; LEN];
+/// The bytes of one site, of its length.
+type Bytes = Vec<u8>;
 
 /// Where control goes after the instruction `b` at `addr`; `None` for
-/// anything but NOP5 and `jmp rel32`.
-fn decode(addr: usize, b: &Bytes) -> Option<usize> {
-    let next = addr + LEN;
-    if *b == NOP5 {
-        return Some(next);
+/// anything but NOP5, `jmp rel32`, NOP2 and `jmp rel8`.
+fn decode(addr: usize, b: &[u8]) -> Option<usize> {
+    match *b {
+        [0x0f, 0x1f, 0x44, 0x00, 0x00] => Some(addr + LEN),
+        [JMP, r0, r1, r2, r3] => {
+            let rel = i32::from_le_bytes([r0, r1, r2, r3]);
+            Some((addr + LEN).wrapping_add_signed(rel as isize))
+        }
+        [0x66, 0x90] => Some(addr + SHORT_LEN),
+        [JMP8, rel] => Some((addr + SHORT_LEN).wrapping_add_signed(rel as i8 as isize)),
+        _ => None,
     }
-    if b[0] != JMP {
-        return None;
-    }
-    let rel = i32::from_le_bytes([b[1], b[2], b[3], b[4]]);
-    Some(next.wrapping_add_signed(rel as isize))
 }
 
 #[test]
@@ -76,6 +89,29 @@ fn the_oracle_decodes_literal_bytes() {
     assert_eq!(decode(a, &[0xcc, 0x1f, 0x44, 0x00, 0x00]), None);
 }
 
+#[test]
+fn the_oracle_decodes_short_literal_bytes() {
+    let a = 0xffff_ffff_c000_1000usize;
+    assert_eq!(decode(a, &[0x66, 0x90]), Some(a + 2));
+    assert_eq!(decode(a, &[0xeb, 0x00]), Some(a + 2));
+    assert_eq!(decode(a, &[0xeb, 0x7f]), Some(a + 2 + 127));
+    assert_eq!(decode(a, &[0xeb, 0x80]), Some(a + 2 - 128));
+    assert_eq!(decode(a, &[0xeb, 0xfe]), Some(a));
+    assert_eq!(decode(a, &[0xeb, 0x90]), Some(a + 2 - 0x70));
+    for b in [
+        &[0x66, 0x91][..],
+        &[0xcc, 0x90][..],
+        &[0x66][..],
+        &[0xeb][..],
+        &[0xe9, 0x00][..],
+        &[0x66, 0x90, 0x00, 0x00, 0x00][..],
+        &[0xeb, 0x00, 0x00, 0x00, 0x00][..],
+        &[0x0f, 0x1f][..],
+    ] {
+        assert_eq!(decode(a, b), None, "{b:02x?}");
+    }
+}
+
 /// One site of a scenario and the change its key makes.
 #[derive(Clone, Copy, Debug)]
 struct Spec {
@@ -87,6 +123,19 @@ struct Spec {
 impl Spec {
     fn addr(&self) -> usize {
         self.site.addr
+    }
+
+    /// The site's length, as this test knows the widths.
+    fn len(&self) -> usize {
+        match self.site.width {
+            Width::Near => LEN,
+            Width::Short => SHORT_LEN,
+        }
+    }
+
+    /// The address past the site's last byte.
+    fn end(&self) -> usize {
+        self.addr() + self.len()
     }
 
     /// Whether the site jumps while its key is `enabled`: the unlikely form
@@ -104,20 +153,25 @@ impl Spec {
         if self.jumps(enabled) {
             self.site.target
         } else {
-            self.addr() + LEN
+            self.end()
         }
     }
 
     /// The bytes the text starts with, and the ones error messages show.
     fn bytes(&self, enabled: bool) -> Bytes {
+        let short = self.site.width == Width::Short;
         if !self.jumps(enabled) {
-            return NOP5;
+            return if short { NOP2.to_vec() } else { NOP5.to_vec() };
         }
-        let rel = self.site.target.wrapping_sub(self.addr() + LEN) as isize;
+        let rel = self.site.target.wrapping_sub(self.end()) as isize;
+        if short {
+            let r = i8::try_from(rel).expect("generated short targets are in range");
+            return vec![JMP8, r as u8];
+        }
         let r = i32::try_from(rel)
             .expect("generated targets are in range")
             .to_le_bytes();
-        [JMP, r[0], r[1], r[2], r[3]]
+        vec![JMP, r[0], r[1], r[2], r[3]]
     }
 
     fn changes(&self) -> bool {
@@ -129,7 +183,7 @@ impl Spec {
     }
 
     fn crosses_a_page(&self) -> bool {
-        self.addr() / PAGE_SIZE != (self.addr() + LEN - 1) / PAGE_SIZE
+        self.addr() / PAGE_SIZE != (self.end() - 1) / PAGE_SIZE
     }
 }
 
@@ -164,8 +218,22 @@ impl Rng {
     }
 }
 
-fn scenario(seed: u64) -> Scenario {
+/// The scenario of `seed`: all sites near, or (`mix`) each short or near.
+/// All-near scenarios draw no widths, so a seed's all-near scenario is the
+/// same whether or not short sites exist.
+fn scenario_of(seed: u64, mix: bool) -> Scenario {
     let mut r = Rng(seed);
+    let pick = |r: &mut Rng| {
+        if mix && r.chance(2) {
+            Width::Short
+        } else {
+            Width::Near
+        }
+    };
+    let len = |w: Width| match w {
+        Width::Near => LEN,
+        Width::Short => SHORT_LEN,
+    };
     let pages = 1 + r.below(4);
     let base = 0xffff_ffff_c000_0000 + r.below(0x100) * PAGE_SIZE;
     let end = base + pages * PAGE_SIZE;
@@ -174,19 +242,28 @@ fn scenario(seed: u64) -> Scenario {
     let max_sites = 1 + r.below(40);
     let mut specs = Vec::new();
     let mut addr = base + r.below(64);
-    while specs.len() < max_sites && addr + LEN <= end {
-        let next = addr + LEN;
-        let target = if all_no_tail || r.chance(5) {
-            next + NO_TAIL_REL
-        } else {
-            match r.below(4) {
+    let mut width = pick(&mut r);
+    while specs.len() < max_sites && addr + len(width) <= end {
+        let next = addr + len(width);
+        let target = match width {
+            Width::Near if all_no_tail || r.chance(5) => next + NO_TAIL_REL,
+            Width::Near => match r.below(4) {
                 0 => addr - 1 - r.below(0x1000),
                 1 => next + 1 + r.below(0x1000),
                 // The ends of the rel32 range; past the top of the address
                 // space the target wraps, as the CPU's arithmetic does.
                 2 => next.wrapping_add(i32::MAX as usize - r.below(16)),
                 _ => next - (1 << 31) + r.below(16),
-            }
+            },
+            Width::Short if all_no_tail || r.chance(5) => next.wrapping_add_signed(NO_TAIL_REL8),
+            Width::Short => match r.below(4) {
+                // Back to the site itself or before it, within rel8 range.
+                0 => addr - r.below(127),
+                1 => next + 1 + r.below(127),
+                // The ends of the rel8 range.
+                2 => next + 127 - r.below(16),
+                _ => next - 128 + r.below(16),
+            },
         };
         let from = r.chance(2);
         let to = if r.chance(8) { from } else { !from };
@@ -195,15 +272,19 @@ fn scenario(seed: u64) -> Scenario {
                 addr,
                 target,
                 likely: r.chance(2),
+                width,
             },
             from,
             to,
         });
+        // The next site's width decides how close to a page boundary it
+        // must start to cross it.
+        width = pick(&mut r);
         addr = match r.below(8) {
             0 | 1 => next,
             2..=4 => next + r.below(32),
-            // Across the next page boundary, 1 to 4 bytes before it.
-            5 | 6 => ((next | (PAGE_SIZE - 1)) + 1 - 1 - r.below(4)).max(next),
+            // Across the next page boundary, 1 to len - 1 bytes before it.
+            5 | 6 => ((next | (PAGE_SIZE - 1)) + 1 - 1 - r.below(len(width) - 1)).max(next),
             _ => next + r.below(2 * PAGE_SIZE),
         };
     }
@@ -313,7 +394,7 @@ impl Machine {
             .collect();
         for s in &sc.specs {
             let i = s.addr() - sc.base;
-            text[i..i + LEN].copy_from_slice(&s.bytes(s.from));
+            text[i..i + s.len()].copy_from_slice(&s.bytes(s.from));
         }
         let mut table: Vec<TrapSite> = sc
             .specs
@@ -339,9 +420,10 @@ impl Machine {
         addr.checked_sub(self.base).filter(|&i| i < self.text.len())
     }
 
-    fn read(&self, addr: usize) -> Bytes {
+    /// The `len` bytes at `addr`.
+    fn read(&self, addr: usize, len: usize) -> Bytes {
         let i = self.index(addr).expect("site in the text");
-        self.text[i..i + LEN].try_into().unwrap()
+        self.text[i..i + len].to_vec()
     }
 
     /// The values a CPU may fetch from `addr` now.
@@ -376,7 +458,7 @@ impl Machine {
 
     fn sites_at(&self, addr: usize) -> Vec<usize> {
         (0..self.specs.len())
-            .filter(|&i| (self.specs[i].addr()..self.specs[i].addr() + LEN).contains(&addr))
+            .filter(|&i| (self.specs[i].addr()..self.specs[i].end()).contains(&addr))
             .collect()
     }
 
@@ -392,7 +474,7 @@ impl Machine {
         for &si in sites {
             let spec = self.specs[si];
             let addr = spec.addr();
-            let cands: Vec<Vec<u8>> = (0..LEN).map(|k| self.candidates(addr + k)).collect();
+            let cands: Vec<Vec<u8>> = (0..spec.len()).map(|k| self.candidates(addr + k)).collect();
             for &first in &cands[0] {
                 if first == INT3 {
                     self.trap(si, when)?;
@@ -401,7 +483,7 @@ impl Machine {
                 }
                 let total: usize = cands[1..].iter().map(Vec::len).product();
                 for mut n in 0..total {
-                    let mut b = [first, 0, 0, 0, 0];
+                    let mut b = vec![first; spec.len()];
                     for (slot, c) in b[1..].iter_mut().zip(&cands[1..]) {
                         *slot = c[n % c.len()];
                         n /= c.len();
@@ -434,9 +516,12 @@ impl Machine {
     fn trap(&mut self, si: usize, when: &dyn Fn() -> String) -> Result<(), String> {
         let spec = self.specs[si];
         let addr = spec.addr();
-        let now = self.read(addr);
+        // The handler reads the site's length (the vector's or the
+        // table's: both are the site's width).
+        let now = self.read(addr, spec.len());
+        let insn = Insn::from_slice(&now).expect("a site is 1 to 5 bytes");
         let active = self.published.as_deref().and_then(|v| find(v, addr));
-        let Some(resume) = trap::resolve(find(&self.table, addr), &now, active) else {
+        let Some(resume) = trap::resolve(find(&self.table, addr), &insn, active) else {
             let why = match (&self.published, active) {
                 (None, _) => "no vector is published",
                 (Some(_), None) => "not in the published vector",
@@ -522,7 +607,7 @@ impl Machine {
         late.dedup();
         self.fetch(&late, &|| "after the batch (a late fetch)".into())?;
         for s in &self.specs {
-            let now = self.read(s.addr());
+            let now = self.read(s.addr(), s.len());
             if decode(s.addr(), &now) != Some(s.dest(s.to)) {
                 return Err(format!(
                     "site {:#x} holds {now:02x?} after the batch, which does not go to {:#x}",
@@ -568,7 +653,10 @@ fn simulate_on(
     let pokes = plan(sc);
     let mut m = Machine::new(sc, &pokes);
     change(&mut m);
-    verify(&pokes, |a| m.read(a)).map_err(|e| format!("{e:?}"))?;
+    verify(&pokes, |a, len| {
+        Insn::from_slice(&m.read(a, len)).expect("1 to 5 bytes")
+    })
+    .map_err(|e| format!("{e:?}"))?;
     let mut r = Recorder::default();
     let rounds = if serial {
         run_serial(&pokes, &mut r)
@@ -669,89 +757,171 @@ fn check_run(sc: &Scenario, serial: bool, run: &Run) -> Result<(), String> {
 }
 
 /// Prints the seed of a failing scenario, whatever panics.
-struct SeedOnPanic(u64);
+struct SeedOnPanic(u64, bool);
 
 impl Drop for SeedOnPanic {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("failing seed {0}: rerun with PROTOCOL_SEED={0}", self.0);
+            let test = if self.1 {
+                "every_fetch_with_short_and_near_sites_runs_old_new_or_a_resolved_int3"
+            } else {
+                "every_fetch_runs_old_new_or_a_resolved_int3"
+            };
+            eprintln!(
+                "failing seed {0} ({test}): rerun with PROTOCOL_SEED={0}",
+                self.0
+            );
         }
     }
 }
 
 const SEEDS: u64 = 1000;
 
-#[test]
-fn every_fetch_runs_old_new_or_a_resolved_int3() {
+/// What the seeded scenarios reached.
+#[derive(Debug, Default)]
+struct Reached {
+    /// Changed sites across a page boundary.
+    crossing: usize,
+    /// Of those, short ones.
+    short_crossing: usize,
+    /// Batches (not serial) of one sync round.
+    one_round_batches: usize,
+    /// Of those, ones with a short site.
+    short_one_round_batches: usize,
+    /// Serial batches of two sync rounds.
+    two_round_serial: usize,
+    /// Batches with sites whose tail changes and sites whose tail does not.
+    mixed_batches: usize,
+    /// Batches with both short and near sites.
+    mixed_width_batches: usize,
+    /// Changed short sites whose tail does not change.
+    short_no_tail: usize,
+    /// Sites right after the one before.
+    adjacent: usize,
+    /// Of those, pairs with a short site.
+    adjacent_short: usize,
+}
+
+/// Runs the seeded scenarios (`mix`: of short and near sites), or only the
+/// one `PROTOCOL_SEED` names; `None` in that case.
+fn run_seeds(mix: bool) -> Option<Reached> {
     let only = std::env::var("PROTOCOL_SEED").ok().map(|s| {
         s.parse::<u64>()
             .unwrap_or_else(|_| panic!("PROTOCOL_SEED={s} is not a number"))
     });
-    let mut crossing = 0;
-    let mut one_round_batches = 0;
-    let mut two_round_serial = 0;
-    let mut mixed_batches = 0;
-    let mut adjacent = 0;
+    let short = |s: &Spec| s.site.width == Width::Short;
+    let mut n = Reached::default();
     for seed in only.map_or(0..SEEDS, |s| s..s + 1) {
-        let _guard = SeedOnPanic(seed);
-        let sc = scenario(seed);
+        let _guard = SeedOnPanic(seed, mix);
+        let sc = scenario_of(seed, mix);
+        let spec_at = |a: usize| sc.specs.iter().find(|s| s.addr() == a).unwrap();
         for serial in [false, true] {
             let run = simulate(&sc, serial, |_| {})
                 .and_then(|run| check_run(&sc, serial, &run).map(|()| run))
-                .unwrap_or_else(|e| panic!("seed {seed}, serial={serial}: {e}"));
+                .unwrap_or_else(|e| panic!("seed {seed}, mix={mix}, serial={serial}: {e}"));
             for (pokes, rounds) in batches(&run.steps) {
+                let any_short = pokes.iter().any(|p| short(spec_at(p.addr)));
                 match (serial, rounds) {
-                    (false, 1) => one_round_batches += 1,
-                    (true, 2) => two_round_serial += 1,
+                    (false, 1) => {
+                        n.one_round_batches += 1;
+                        n.short_one_round_batches += usize::from(any_short);
+                    }
+                    (true, 2) => n.two_round_serial += 1,
                     _ => {}
                 }
-                let tail = |p: &Poke| {
-                    let spec = sc.specs.iter().find(|s| s.addr() == p.addr).unwrap();
-                    spec.tail_changes()
-                };
+                let tail = |p: &Poke| spec_at(p.addr).tail_changes();
                 if !serial && pokes.iter().any(tail) && !pokes.iter().all(tail) {
-                    mixed_batches += 1;
+                    n.mixed_batches += 1;
+                }
+                if !serial && any_short && !pokes.iter().all(|p| short(spec_at(p.addr))) {
+                    n.mixed_width_batches += 1;
                 }
             }
         }
-        crossing += sc
+        let crossing = sc
             .specs
             .iter()
-            .filter(|s| s.changes() && s.crosses_a_page())
-            .count();
-        adjacent += sc
+            .filter(|s| s.changes() && s.crosses_a_page());
+        n.crossing += crossing.clone().count();
+        n.short_crossing += crossing.filter(|s| short(s)).count();
+        n.short_no_tail += sc
             .specs
-            .windows(2)
-            .filter(|w| w[0].addr() + LEN == w[1].addr())
+            .iter()
+            .filter(|s| short(s) && s.changes() && !s.tail_changes())
             .count();
+        let adjacent = sc.specs.windows(2).filter(|w| w[0].end() == w[1].addr());
+        n.adjacent += adjacent.clone().count();
+        n.adjacent_short += adjacent.filter(|w| short(&w[0]) || short(&w[1])).count();
     }
-    eprintln!(
-        "{crossing} page-crossing sites changed, {one_round_batches} 1-round batches, \
-         {two_round_serial} 2-round serial batches, {mixed_batches} mixed batches, \
-         {adjacent} adjacent sites"
-    );
-    if only.is_none() {
-        // The generator really reaches the cases it is there for.
-        assert!(crossing >= 400, "{crossing} changed page-crossing sites");
-        assert!(
-            one_round_batches >= 100,
-            "{one_round_batches} 1-round batches"
-        );
-        assert!(
-            two_round_serial >= 1000,
-            "{two_round_serial} 2-round serial"
-        );
-        assert!(mixed_batches >= 200, "{mixed_batches} mixed batches");
-        assert!(adjacent >= 800, "{adjacent} adjacent sites");
-    }
+    eprintln!("mix={mix}: {n:?}");
+    only.is_none().then_some(n)
 }
 
-/// A jump whose rel32 is 0x441f at `addr`, in the unlikely or likely form.
+#[test]
+fn every_fetch_runs_old_new_or_a_resolved_int3() {
+    let Some(n) = run_seeds(false) else {
+        return;
+    };
+    let Reached {
+        crossing,
+        one_round_batches,
+        two_round_serial,
+        mixed_batches,
+        adjacent,
+        ..
+    } = n;
+    // The generator really reaches the cases it is there for.
+    assert!(crossing >= 400, "{crossing} changed page-crossing sites");
+    assert!(
+        one_round_batches >= 100,
+        "{one_round_batches} 1-round batches"
+    );
+    assert!(
+        two_round_serial >= 1000,
+        "{two_round_serial} 2-round serial"
+    );
+    assert!(mixed_batches >= 200, "{mixed_batches} mixed batches");
+    assert!(adjacent >= 800, "{adjacent} adjacent sites");
+    assert_eq!((n.short_crossing, n.adjacent_short), (0, 0));
+}
+
+#[test]
+fn every_fetch_with_short_and_near_sites_runs_old_new_or_a_resolved_int3() {
+    let Some(n) = run_seeds(true) else {
+        return;
+    };
+    // The same cases as all-near, and the short sites among them.
+    assert!(n.crossing >= 400, "{n:?}");
+    assert!(n.short_crossing >= 200, "{n:?}");
+    assert!(n.one_round_batches >= 100, "{n:?}");
+    assert!(n.short_one_round_batches >= 100, "{n:?}");
+    assert!(n.two_round_serial >= 1000, "{n:?}");
+    assert!(n.mixed_batches >= 200, "{n:?}");
+    assert!(n.mixed_width_batches >= 350, "{n:?}");
+    assert!(n.short_no_tail >= 500, "{n:?}");
+    assert!(n.adjacent >= 800, "{n:?}");
+    assert!(n.adjacent_short >= 600, "{n:?}");
+}
+
+/// A near jump whose rel32 is 0x441f at `addr`, in the unlikely or likely
+/// form.
 fn no_tail_site(addr: usize, likely: bool) -> Site {
     Site {
         addr,
         target: addr + LEN + NO_TAIL_REL,
         likely,
+        width: Width::Near,
+    }
+}
+
+/// A short jump whose rel8 is 0x90 at `addr`, in the unlikely or likely
+/// form.
+fn short_no_tail_site(addr: usize, likely: bool) -> Site {
+    Site {
+        addr,
+        target: (addr + SHORT_LEN).wrapping_add_signed(NO_TAIL_REL8),
+        likely,
+        width: Width::Short,
     }
 }
 
@@ -813,6 +983,7 @@ fn mixed() -> Scenario {
                 addr,
                 target: addr - 0x40 + i,
                 likely: i % 2 == 1,
+                width: Width::Near,
             }
         };
         specs.push(Spec {
@@ -846,13 +1017,218 @@ fn page_crossing_sites_are_written_through_both_pages_of_the_alias() {
     }
 }
 
+#[test]
+fn a_batch_of_short_and_near_sites_that_changes_no_tail_takes_one_round() {
+    let base = 0xffff_ffff_c000_0000usize;
+    let (s, n) = (Width::Short, Width::Near);
+    // Adjacent short and near sites, a short one across the page boundary,
+    // both forms, both ways.
+    let sites = [
+        (0xff0, s),
+        (0xff2, n),
+        (0xff7, s),
+        (0xff9, s),
+        (0xffb, s),
+        (0xffd, s),
+        (0x1000 - 1, s),
+        (0x1001, n),
+        (0x1006, s),
+    ];
+    let specs: Vec<Spec> = sites
+        .iter()
+        .enumerate()
+        .map(|(i, &(addr, width))| {
+            let (addr, likely) = (base + addr, i % 2 == 1);
+            Spec {
+                site: match width {
+                    Width::Short => short_no_tail_site(addr, likely),
+                    Width::Near => no_tail_site(addr, likely),
+                },
+                from: i % 3 == 0,
+                to: i % 3 != 0,
+            }
+        })
+        .collect();
+    let sc = Scenario {
+        base,
+        pages: 2,
+        specs,
+        shuffle: 3,
+    };
+    for s in &sc.specs {
+        let jmp = if s.jumps(s.from) { s.from } else { s.to };
+        match s.site.width {
+            Width::Short => assert_eq!(s.bytes(jmp), [0xeb, 0x90]),
+            Width::Near => assert_eq!(s.bytes(jmp), [0xe9, 0x1f, 0x44, 0x00, 0x00]),
+        }
+        assert!(!s.tail_changes());
+    }
+    assert!(sc
+        .specs
+        .iter()
+        .any(|s| s.crosses_a_page() && s.site.width == Width::Short));
+    for serial in [false, true] {
+        let run = simulate(&sc, serial, |_| {}).unwrap();
+        check_run(&sc, serial, &run).unwrap();
+        let want = if serial { 2 * sites.len() } else { 1 };
+        assert_eq!(run.rounds, want, "serial={serial}");
+    }
+}
+
+/// Short sites of every kind, with (unless `only_short`) near ones between
+/// them: tail changes and none, page-crossing, adjacent, one that stays as
+/// it is. Page 3 holds only the end of a short page-crossing site (and a
+/// site that does not change).
+fn with_short(only_short: bool) -> Scenario {
+    let base = 0xffff_ffff_c000_0000usize;
+    let (s, n) = (Width::Short, Width::Near);
+    let short = |addr: usize, target: usize, likely: bool| Site {
+        addr: base + addr,
+        target: base + target,
+        likely,
+        width: Width::Short,
+    };
+    let near = |addr: usize, target: usize, likely: bool| Site {
+        width: Width::Near,
+        ..short(addr, target, likely)
+    };
+    let sites = [
+        (s, short(0xff0, 0xfb0, false), false, true),
+        (n, no_tail_site(base + 0xff2, true), true, false),
+        (s, short_no_tail_site(base + 0xff7, false), false, true),
+        (s, short(0xff9, 0x1070, true), false, true),
+        (s, short(0xffb, 0xffb, false), true, false),
+        // Ends on the last byte of page 0.
+        (s, short(0xffd, 0x1000, true), true, false),
+        // Across the boundary of pages 0 and 1, no tail change.
+        (s, short_no_tail_site(base + 0xfff, false), false, true),
+        (n, near(0x1001, 0x800, true), false, true),
+        (s, short(0x1006, 0x1006 + 2 + 127, false), false, true),
+        (s, short(0x1008, 0x100a - 128, true), true, false),
+        // Across the boundary of pages 2 and 3, tail changing.
+        (s, short(0x2fff, 0x3020, true), true, false),
+        (s, short(0x3001, 0x3020, false), true, true),
+    ];
+    let specs = sites
+        .into_iter()
+        .filter(|&(w, ..)| !only_short || w == Width::Short)
+        .map(|(_, site, from, to)| Spec { site, from, to })
+        .collect();
+    Scenario {
+        base,
+        pages: 4,
+        specs,
+        shuffle: 4,
+    }
+}
+
+#[test]
+fn short_sites_run_old_new_or_a_resolved_int3() {
+    for only_short in [false, true] {
+        let sc = with_short(only_short);
+        let shorts = || sc.specs.iter().filter(|s| s.site.width == Width::Short);
+        let crossing: Vec<&Spec> = shorts().filter(|s| s.crosses_a_page()).collect();
+        assert_eq!(crossing.len(), 2);
+        assert!(crossing.iter().all(|s| s.changes()));
+        assert!(crossing.iter().any(|s| s.tail_changes()));
+        assert!(crossing.iter().any(|s| !s.tail_changes()));
+        assert!(shorts().any(|s| !s.changes()));
+        let pokes = plan(&sc);
+        assert!(pokes.iter().any(|p| p.len() == 2));
+        let pages: Vec<usize> = pages_touched(&pokes).collect();
+        let want: Vec<usize> = (0..4).map(|i| sc.base + i * PAGE_SIZE).collect();
+        assert_eq!(pages, want, "only_short={only_short}");
+        for serial in [false, true] {
+            let run = simulate(&sc, serial, |_| {})
+                .unwrap_or_else(|e| panic!("only_short={only_short}, serial={serial}: {e}"));
+            check_run(&sc, serial, &run).unwrap();
+        }
+    }
+}
+
+#[test]
+fn broken_traces_of_short_sites_are_caught() {
+    // Only short sites: whatever the checker catches, it catches there.
+    let sc = with_short(true);
+    let e = broken_in(&sc, false, |st| {
+        st.remove(nth_sync(st, 0));
+    });
+    assert!(e.contains("neither the old"), "{e}");
+    let e = broken_in(&sc, false, |st| {
+        st.remove(nth_sync(st, 1));
+    });
+    assert!(e.contains("neither the old"), "{e}");
+    let e = broken_in(&sc, false, |st| st.retain(|s| !is_int3(s)));
+    assert!(e.contains("neither the old"), "{e}");
+    let e = broken_in(&sc, false, |st| {
+        let p = st.remove(position(st, is_publish));
+        st.insert(position(st, is_int3) + 1, p);
+    });
+    assert!(e.contains("Oops: int3") && e.contains("no vector"), "{e}");
+    let e = broken_in(&sc, false, |st| {
+        for s in st.iter_mut() {
+            if let Step::Publish(v) = s {
+                for p in v.iter_mut() {
+                    let spec = sc.specs.iter().find(|s| s.addr() == p.addr).unwrap();
+                    p.resume = spec.dest(spec.from);
+                }
+            }
+        }
+    });
+    assert!(e.contains("the handler resumes"), "{e}");
+    // Without the table a late int3 at a short site is an oops.
+    let e = match simulate_on(&sc, false, |_| {}, |m| m.table.clear()) {
+        Ok(_) => panic!("a batch without the handler's table passed"),
+        Err(e) => e,
+    };
+    assert!(e.contains("Oops: int3") && e.contains("no vector"), "{e}");
+    // A table of near sites at the short sites' addresses resolves none of
+    // their bytes.
+    let e = match simulate_on(
+        &sc,
+        false,
+        |_| {},
+        |m| {
+            for t in m.table.iter_mut() {
+                let s = m.specs.iter().find(|s| find(&[*t], s.addr()).is_some());
+                let site = s.unwrap().site;
+                *t = TrapSite::new(&Site {
+                    width: Width::Near,
+                    ..site
+                })
+                .unwrap();
+            }
+        },
+    ) {
+        Ok(_) => panic!("a table of the wrong width passed"),
+        Err(e) => e,
+    };
+    assert!(e.contains("Oops: int3"), "{e}");
+}
+
+#[test]
+fn an_alias_missing_the_page_of_a_short_sites_last_byte_is_caught() {
+    let sc = with_short(true);
+    let pokes = plan(&sc);
+    let mut m = Machine::new(&sc, &pokes);
+    // Page 3 holds only the last byte of the short site at 0x2fff.
+    assert_eq!(m.alias.remove(3), sc.base + 3 * PAGE_SIZE);
+    let mut r = Recorder::default();
+    run_batch(&pokes, &mut r);
+    let e = m.replay(&r.steps).unwrap_err();
+    assert!(e.contains("on no page of the alias"), "{e}");
+}
+
 // The checker itself: traces with a known flaw must be caught.
 
 fn broken(serial: bool, edit: impl FnOnce(&mut Vec<Step>)) -> String {
-    let sc = mixed();
+    broken_in(&mixed(), serial, edit)
+}
+
+fn broken_in(sc: &Scenario, serial: bool, edit: impl FnOnce(&mut Vec<Step>)) -> String {
     // The unbroken trace passes, so what fails below is the edit.
-    check_run(&sc, serial, &simulate(&sc, serial, |_| {}).unwrap()).unwrap();
-    match simulate(&sc, serial, edit) {
+    check_run(sc, serial, &simulate(sc, serial, |_| {}).unwrap()).unwrap();
+    match simulate(sc, serial, edit) {
         Ok(_) => panic!("a broken trace passed"),
         Err(e) => e,
     }

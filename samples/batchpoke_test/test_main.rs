@@ -24,6 +24,7 @@ mod keys;
 
 use batchpoke_api::{Change, Key, Registration, Report};
 use keys::*;
+use pure::insn::{Insn, Width};
 use pure::site::Site;
 
 crate::batchpoke_module! {
@@ -136,6 +137,7 @@ impl Ctx {
                 addr,
                 target,
                 likely: k & 1 != 0,
+                width: Width::Near,
             };
             let _ = sites.push((k & !3, site), GFP_KERNEL);
         }
@@ -365,7 +367,7 @@ fn no_tail_change_one_round(ctx: &Ctx) -> CaseResult {
     check!(sites.len() == 1, "{} no_tail sites", sites.len());
     let insn = sites[0].insn(true);
     check!(
-        insn == Some([0xe9, 0x1f, 0x44, 0, 0]),
+        insn.as_ref().map(Insn::as_bytes) == Some(&[0xe9, 0x1f, 0x44, 0, 0][..]),
         "no_tail jump encodes as {:02x?}",
         insn
     );

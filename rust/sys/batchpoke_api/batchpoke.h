@@ -21,7 +21,7 @@
 #include <linux/module.h>
 #include <linux/types.h>
 
-#define BATCHPOKE_ABI_VERSION 1
+#define BATCHPOKE_ABI_VERSION 2
 
 /**
  * struct batchpoke_key - a static key owned by the module that defines it,
@@ -226,6 +226,104 @@ void batchpoke_unregister_keys(struct module *owner, const struct batchpoke_key 
  */
 int batchpoke_apply(const struct batchpoke_change *changes, size_t count, u32 flags,
 		    struct batchpoke_report *report);
+
+/**
+ * struct batchpoke_static_key - an ordinary static key of the calling
+ *                               module, to register with batchpoke
+ * @key: the key: ``&var.key`` of DEFINE_STATIC_KEY_FALSE/TRUE(var); the
+ *       module must define it and be its only user
+ * @name: its name within the module, ``[A-Za-z0-9_.-]``; copied
+ *
+ * Use BATCHPOKE_STATIC_KEY() to fill one in.
+ */
+struct batchpoke_static_key {
+	struct static_key *key;
+	const char *name;
+};
+
+/**
+ * BATCHPOKE_STATIC_KEY() - a struct batchpoke_static_key initializer
+ * @var: a key defined with DEFINE_STATIC_KEY_FALSE() or
+ *       DEFINE_STATIC_KEY_TRUE() in the calling module; sysfs shows it as
+ *       ``<module>.<var>``
+ */
+#define BATCHPOKE_STATIC_KEY(var) { .key = &(var).key, .name = #var }
+
+/**
+ * struct batchpoke_static_change - one change of a transaction of ordinary
+ *                                  static keys
+ * @key: a key registered with batchpoke_register_static_keys()
+ * @enable: the state to set
+ */
+struct batchpoke_static_change {
+	struct static_key *key;
+	bool enable;
+};
+
+/**
+ * batchpoke_register_static_keys() - register ordinary static keys of the
+ *                                    calling module
+ * @owner: the calling module (THIS_MODULE)
+ * @keys: @count keys; may be NULL when @count is 0
+ * @count: how many
+ *
+ * Lets batchpoke flip them, many in one transaction
+ * (batchpoke_apply_static() or ``/sys/kernel/batchpoke/keys/``). The
+ * kernel's API keeps working on them: static_key_enable(),
+ * static_key_disable(), static_key_enabled() and static_branch_*() see and
+ * make the same state, because batchpoke updates the key's count the way
+ * the kernel does, under the kernel's ``jump_label_mutex``. Sites may be
+ * 2 or 5 bytes. Checks every key and site under that mutex, creates
+ * ``/sys/kernel/batchpoke/keys/<module>.<name>/`` for each; all or
+ * nothing. Keys stay registered until batchpoke_unregister_static_keys()
+ * or until @owner goes away.
+ *
+ * Return: 0; -EPERM for a key that is not in @owner's memory (another
+ * module's key); -EXDEV for a key other modules use (it has sites outside
+ * @owner: the kernel links it, JUMP_TYPE_LINKED); -EBUSY for a key whose
+ * count is above 1 (static_key_slow_inc() users); -EINVAL for a bad name,
+ * a site outside @owner's core text (init text included) or not holding
+ * the instruction for the key's state, or NULL @keys with a non-zero
+ * @count; -EEXIST for a name registered already; -ENODEV if @owner is
+ * going away or batchpoke is shutting down; -ENOMEM.
+ */
+int batchpoke_register_static_keys(struct module *owner, const struct batchpoke_static_key *keys,
+				   size_t count);
+
+/**
+ * batchpoke_unregister_static_keys() - unregister ordinary static keys of
+ *                                      the calling module
+ * @owner: the calling module (THIS_MODULE)
+ * @keys: @count key pointers, only compared; keys not registered by @owner
+ *        are ignored. May be NULL when @count is 0.
+ * @count: how many
+ *
+ * Cannot fail. The keys keep their state and stay ordinary static keys.
+ */
+void batchpoke_unregister_static_keys(struct module *owner, struct static_key *const *keys,
+				      size_t count);
+
+/**
+ * batchpoke_apply_static() - set ordinary static keys' states in one
+ *                            transaction
+ * @changes: @count changes; may be NULL when @count is 0
+ * @count: how many
+ * @flags: 0 or BATCHPOKE_APPLY_SERIAL
+ * @report: if not NULL, receives what the transaction did
+ *
+ * All or nothing, under ``jump_label_mutex``: on error no site and no
+ * key's count has changed. An enabled key's count becomes 1 and a
+ * disabled one's 0, as static_key_enable() and static_key_disable() leave
+ * them. Sleeps.
+ *
+ * Return: 0; -EXDEV for a key another module has started to use since it
+ * was registered; -EBUSY for a key whose count is above 1; -EAGAIN for a
+ * key whose state changed (static_key_enable() or the like) while the
+ * transaction was being planned: nothing changed, try again; otherwise as
+ * batchpoke_apply().
+ */
+int batchpoke_apply_static(const struct batchpoke_static_change *changes, size_t count, u32 flags,
+			   struct batchpoke_report *report);
 
 /**
  * batchpoke_read_stats() - copy batchpoke's counters

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Ordinary static keys (`struct static_key`) of client modules: their
+//! count, which the kernel's static-key API reads and writes, kept true
+//! while batchpoke patches their sites.
+//!
+//! The kernel changes a key's count in two ways. Under `jump_label_mutex`
+//! (`static_key_enable()`, `static_key_disable()`, and any change from or
+//! to 0), and without it from one positive count to another
+//! (`static_key_slow_inc()`/`_dec()` fast paths). A count of -1 means
+//! "being enabled": it sends every increment to the mutex. batchpoke does
+//! what `static_key_enable()` and `static_key_disable()` do, under the same
+//! mutex: a disable takes the count from 1 to 0 with one compare-and-
+//! exchange before the sites change, an enable takes it from 0 to -1
+//! before and to 1 after. A key whose count is above 1 belongs to its
+//! `static_key_slow_inc()` users and is refused, and so is a key other
+//! modules use (the kernel links it to their sites, which batchpoke does
+//! not patch).
+
+use core::cell::UnsafeCell;
+
+use kernel::prelude::*;
+
+use super::bindings;
+use super::text::TextGuard;
+
+/// A `struct static_key` in a client module's memory.
+#[repr(transparent)]
+pub(crate) struct StaticKey(UnsafeCell<bindings::static_key>);
+
+// SAFETY: batchpoke changes the key only through the atomic operations on
+// its count, and reads its type with `jump_label_mutex` held, like the
+// kernel.
+unsafe impl Sync for StaticKey {}
+
+impl StaticKey {
+    fn as_raw(&self) -> *mut bindings::static_key {
+        self.0.get()
+    }
+
+    /// The address jump-table entries record for this key.
+    pub(crate) fn raw_address(&self) -> usize {
+        self.as_raw() as usize
+    }
+
+    /// The key's count, as `static_key_count()` reads it.
+    pub(crate) fn count(&self) -> i32 {
+        // SAFETY: `self` is a live key; the helper is an `atomic_read()`.
+        unsafe { bindings::batchpoke_helper_static_key_count(self.as_raw()) }
+    }
+
+    /// Whether the key is enabled, as `static_key_enabled()` says.
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.count() > 0
+    }
+
+    /// Why batchpoke cannot change this key now, if it cannot: `EXDEV` when
+    /// other modules use it, `EBUSY` when its count is above 1.
+    pub(crate) fn refusal(&self, _locked: &TextGuard<'_>) -> Option<Error> {
+        // SAFETY: `self` is a live key; its type changes only under
+        // `jump_label_mutex`, held (`_locked`).
+        if unsafe { bindings::batchpoke_helper_static_key_linked(self.as_raw()) } {
+            return Some(EXDEV);
+        }
+        if self.count() > 1 {
+            return Some(EBUSY);
+        }
+        None
+    }
+
+    fn cmpxchg(&self, old: i32, new: i32) -> bool {
+        // SAFETY: `self` is a live key; an `atomic_cmpxchg()` of its count.
+        unsafe { bindings::batchpoke_helper_static_key_cmpxchg(self.as_raw(), old, new) }
+    }
+
+    fn set(&self, count: i32) {
+        // SAFETY: `self` is a live key; an `atomic_set_release()` of its count.
+        unsafe { bindings::batchpoke_helper_static_key_set(self.as_raw(), count) }
+    }
+}
+
+/// One static key's part of a transaction: its state when the pokes were
+/// planned (`from`) and the state asked for (`to`).
+pub(crate) struct StaticChange<'a> {
+    pub(crate) key: &'a StaticKey,
+    pub(crate) from: bool,
+    pub(crate) to: bool,
+}
+
+/// The static keys of a transaction, claimed under `jump_label_mutex`:
+/// each checked, and each that changes state marked as the kernel marks a
+/// key it is patching. Dropped without [`Claimed::commit`] (the sites did
+/// not change), every claimed key gets its count back.
+///
+/// # Invariants
+///
+/// The first `claimed` of `changes` passed the checks and, if they change
+/// state, hold count 0 (disable) or -1 (enable) set by this claim; the
+/// text locks are held (`_locked`), so no one else changes those counts.
+pub(crate) struct Claimed<'a> {
+    changes: &'a [StaticChange<'a>],
+    claimed: usize,
+    _locked: &'a TextGuard<'a>,
+}
+
+impl<'a> Claimed<'a> {
+    /// Claims every key of `changes`: `EXDEV`/`EBUSY` as
+    /// [`StaticKey::refusal`] says, `EAGAIN` if a key's state is no longer
+    /// the one its pokes were planned from. Nothing stays claimed on error.
+    pub(crate) fn claim(
+        locked: &'a TextGuard<'a>,
+        changes: &'a [StaticChange<'a>],
+    ) -> Result<Self> {
+        let mut claimed = Claimed {
+            changes,
+            claimed: 0,
+            _locked: locked,
+        };
+        for change in changes {
+            if let Some(e) = change.key.refusal(locked) {
+                return Err(e);
+            }
+            if change.key.is_enabled() != change.from {
+                return Err(EAGAIN);
+            }
+            if change.from != change.to {
+                let (old, new) = if change.to { (0, -1) } else { (1, 0) };
+                if !change.key.cmpxchg(old, new) {
+                    // A fast-path increment from 1, since the check.
+                    return Err(EBUSY);
+                }
+            }
+            // INVARIANT: checked and, if it changes, marked just above.
+            claimed.claimed += 1;
+        }
+        Ok(claimed)
+    }
+
+    /// The sites hold the new states: enabled keys' counts become 1.
+    pub(crate) fn commit(mut self) {
+        for change in self.claimed_changes() {
+            if change.to && !change.from {
+                change.key.set(1);
+            }
+        }
+        // INVARIANT: nothing left to give back.
+        self.claimed = 0;
+    }
+
+    fn claimed_changes(&self) -> &'a [StaticChange<'a>] {
+        self.changes.get(..self.claimed).unwrap_or(&[])
+    }
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        for change in self.claimed_changes() {
+            if change.from != change.to {
+                change.key.set(i32::from(change.from));
+            }
+        }
+    }
+}
