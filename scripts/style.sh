@@ -57,25 +57,27 @@ else
 	grep -E -A 4 '^(warning|error)' <<<"$log" | head -n 30 | sed 's/^/# /'
 	status=1
 fi
-# The C client is judged as an out-of-tree C module would be: built alone,
-# from a copy outside the tree that includes batchpoke.h by path, with
-# batchpoke's symbols from Module.symvers, at W=1.
-w1=$BATCHPOKE_WORK/cclient-w1
-rm -rf "$w1" && mkdir -p "$w1"
-cp samples/batchpoke_cclient/*.c "$w1/"
-printf 'obj-m := batchpoke_cclient.o\nbatchpoke_cclient-y := cclient.o\nccflags-y += -I%s\n' \
-	"$top/rust/sys/batchpoke_api" >"$w1/Kbuild"
+# The C clients are judged as out-of-tree C modules would be: each built
+# alone, from a copy outside the tree that includes batchpoke.h by path,
+# with batchpoke's symbols from Module.symvers, at W=1.
 llvm=$(cat "$kdir/.batchpoke-llvm" 2>/dev/null || true)
-log=$(make -C "$kdir" M="$w1" W=1 KBUILD_EXTRA_SYMBOLS="$top/Module.symvers" \
-	${llvm:+LLVM=$llvm} modules 2>&1)
-rc=$?
-if [ $rc = 0 ] && [ -f "$w1/batchpoke_cclient.ko" ] && ! grep -qE 'warning:|error:|WARNING:|ERROR:' <<<"$log"; then
-	echo "ok cclient_w1_clean"
-else
-	echo "not ok cclient_w1_clean"
-	grep -E -A 3 'warning:|error:|WARNING:|ERROR:' <<<"$log" | head -n 20 | sed 's/^/# /'
-	status=1
-fi
+for sample in cclient skeys; do
+	w1=$BATCHPOKE_WORK/$sample-w1
+	rm -rf "$w1" && mkdir -p "$w1"
+	cp samples/batchpoke_$sample/*.[ch] "$w1/"
+	sed '/^ccflags-y/d' samples/batchpoke_$sample/Kbuild >"$w1/Kbuild"
+	printf 'ccflags-y += -I%s\n' "$top/rust/sys/batchpoke_api" >>"$w1/Kbuild"
+	log=$(make -C "$kdir" M="$w1" W=1 KBUILD_EXTRA_SYMBOLS="$top/Module.symvers" \
+		${llvm:+LLVM=$llvm} modules 2>&1)
+	rc=$?
+	if [ $rc = 0 ] && ls "$w1"/*.ko >/dev/null 2>&1 && ! grep -qE 'warning:|error:|WARNING:|ERROR:' <<<"$log"; then
+		echo "ok ${sample}_w1_clean"
+	else
+		echo "not ok ${sample}_w1_clean"
+		grep -E -A 3 'warning:|error:|WARNING:|ERROR:' <<<"$log" | head -n 20 | sed 's/^/# /'
+		status=1
+	fi
+done
 # Everything on the int3 path must be NOKPROBE. The two functions in the
 # blacklist are the whole path only if control never leaves them except to
 # each other: a call or a tail jump to a helper the compiler did not inline

@@ -19,6 +19,7 @@ here=$(dirname "$0")
 . "$here/coexist.sh"
 . "$here/lifecycle.sh"
 . "$here/cclient.sh"
+. "$here/skeys.sh"
 . "$here/trap.sh"
 . "$here/benchmod.sh"
 
@@ -26,7 +27,7 @@ SYS=/sys/kernel/batchpoke
 KEYS=$SYS/keys
 
 if [ "$(id -u)" != 0 ]; then echo "# batchpoke selftest: must be root"; exit 4; fi
-for m in batchpoke batchpoke_test batchpoke_demo batchpoke_cclient; do
+for m in batchpoke batchpoke_test batchpoke_demo batchpoke_cclient batchpoke_skeys batchpoke_skeys_user; do
 	if [ ! -f "$MODDIR/$m.ko" ]; then echo "# batchpoke selftest: $MODDIR/$m.ko missing"; exit 4; fi
 done
 if grep -q '^batchpoke ' /proc/modules; then echo "# batchpoke is already loaded; unload it first"; exit 4; fi
@@ -57,6 +58,9 @@ errno_of() {
 	*"Argument list too long"*) echo E2BIG ;;
 	*"Permission denied"*) echo EACCES ;;
 	*"Input/output error"*) echo EIO ;;
+	*"Device or resource busy"*) echo EBUSY ;;
+	*"Invalid cross-device link"*) echo EXDEV ;;
+	*"Resource temporarily unavailable"*) echo EAGAIN ;;
 	*"Cannot allocate memory"*|*"Out of memory"*) echo ENOMEM ;;
 	"") echo OK ;;
 	*) echo "other($1)" ;;
@@ -92,7 +96,7 @@ expect_big_refused() {
 # flip KEY VALUE: sets a key through its enabled file.
 flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
-ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + TRAP_CASES + BENCHMOD_CASES))
+ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + SKEYS_CASES + TRAP_CASES + BENCHMOD_CASES))
 
 # --- loading --------------------------------------------------------------------
 if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
@@ -393,6 +397,9 @@ trap_cases
 
 # --- a client written in C, against batchpoke.h alone -----------------------------------
 cclient_cases
+
+# --- ordinary static keys of a C module ------------------------------------------------
+skeys_cases
 
 # --- the benchmark sample's keys and workloads ------------------------------------------
 benchmod_cases

@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: GPL-2.0
+# Ordinary static keys of a C module (samples/batchpoke_skeys), flipped by
+# batchpoke in batches and by the kernel's static-key API in between;
+# sourced by batchpoke.sh, which calls skeys_cases with batchpoke loaded
+# and counts SKEYS_CASES in its plan. Uses batchpoke.sh's KEYS, MODDIR,
+# snapshot, errno_of, ktap.sh and measure.sh. Leaves both samples unloaded.
+#
+# Two oracles that are not batchpoke's: reading the sample's `state` runs
+# every site (what the patched instructions do), and prints the kernel's
+# static_key_enabled() of every key. If batchpoke left a key's count wrong,
+# the kernel's own static_key_disable()/enable() afterwards would leave the
+# sites alone or, finding bytes it did not expect, BUG.
+SKEYS_CASES=13
+SK=/sys/kernel/batchpoke_skeys
+
+# A 65-char key string: the 64 keys all $1, skshared $2.
+sk_all() {
+	s= i=0
+	while [ $i -lt 64 ]; do s="$s$1" i=$((i + 1)); done
+	printf '%s%s' "$s" "$2"
+}
+# skeys_expect STRING: `state` when every site and static_key_enabled()
+# agree with the 65 chars STRING.
+skeys_expect() { printf 'sites %s\nenabled %s\n' "$1" "$1"; }
+# sk_set STRING POS CHAR: STRING with its POS-th char (0-based) set to CHAR.
+sk_set() { echo "$1" | sed "s/./$3/$(($2 + 1))"; }
+
+skeys_cases() {
+	ktap_insmod batchpoke_skeys skeys_loads $SKEYS_CASES || return
+	n=$(ls "$KEYS" | grep -c '^batchpoke_skeys\.')
+	sites=$(cat "$KEYS"/batchpoke_skeys.sk*/sites | sort | uniq -c | tr -s ' ' | tr '\n' ' ')
+	if [ "$n" = 65 ] && [ "$sites" = " 1 1  64 4 " ]; then
+		ktap_ok skeys_65_keys_registered_256_plus_1_sites
+	else
+		ktap_fail skeys_65_keys_registered_256_plus_1_sites "$n keys, site counts:$sites"
+	fi
+	# objtool shortens most sites to two bytes; the long paths keep five.
+	widths=$(grep '^batchpoke_skeys\.' "$SITES_FILE" | awk '{ w[NF - 2]++ } END { printf "%d %d", w[2], w[5] }')
+	if [ "${widths% *}" -gt 0 ] && [ "${widths#* }" -gt 0 ]; then
+		ktap_ok skeys_sites_of_2_and_5_bytes
+	else
+		ktap_fail skeys_sites_of_2_and_5_bytes "2-byte, 5-byte sites: $widths"
+	fi
+
+	# All 64 keys in one call: 256 sites, 2 rounds, and each other CPU
+	# interrupted once per round (the writer pinned to CPU0, as cal_check).
+	taskset -p 1 $$ >/dev/null
+	b=$(cal_per_cpu) r0=$(stat_of sync_rounds) t0=$(stat_of transactions)
+	err=$( { echo "$(sk_all 1 -)" >"$SK/apply"; } 2>&1)
+	a=$(cal_per_cpu) r1=$(stat_of sync_rounds) t1=$(stat_of transactions)
+	taskset -p ffffffff $$ >/dev/null
+	rounds=$((r1 - r0)) got= low= min=
+	for x in $(cal_deltas "$b" "$a"); do
+		d=${x#*=} got="$got $x"
+		[ "$d" -ge "$rounds" ] || low=1
+		[ -n "$min" ] && [ "$min" -le "$d" ] || min=$d
+	done
+	if [ -z "$err" ] && [ "$(cat "$SK/report")" = "256 2" ] && [ $rounds = 2 ] &&
+		[ $((t1 - t0)) = 1 ] && [ -z "$low" ] && [ -n "$min" ] && [ "$min" -le $((rounds + 2)) ]; then
+		ktap_ok skeys_64_keys_256_sites_one_call_2_rounds
+	else
+		ktap_fail skeys_64_keys_256_sites_one_call_2_rounds "err=$err report=$(cat "$SK/report") rounds +$rounds transactions +$((t1 - t0)) IPIs:$got"
+	fi
+	ones=$(sk_all 1 0)
+	if [ "$(cat "$SK/state")" = "$(skeys_expect "$ones")" ]; then
+		ktap_ok skeys_sites_and_static_key_enabled_agree
+	else
+		ktap_fail skeys_sites_and_static_key_enabled_agree "$(cat "$SK/state" | tr '\n' ' ')"
+	fi
+
+	# The kernel's API on a key batchpoke flipped, then batchpoke again.
+	klog_clear
+	echo "disable 3" >"$SK/kernel"
+	if [ "$(cat "$SK/state")" = "$(skeys_expect "$(sk_set "$ones" 3 0)")" ] &&
+		! dmesg | grep -qE 'BUG|WARNING|Oops'; then
+		ktap_ok skeys_static_key_disable_after_batch
+	else
+		ktap_fail skeys_static_key_disable_after_batch "$(cat "$SK/state" | tr '\n' ' ') $(dmesg | grep -E 'BUG|WARNING' | head -n 2)"
+	fi
+	err=$( { echo "$(sk_all 0 -)" >"$SK/apply"; } 2>&1)
+	zeros=$(sk_all 0 0)
+	if [ -z "$err" ] && [ "$(cat "$SK/report")" = "252 2" ] &&
+		[ "$(cat "$SK/state")" = "$(skeys_expect "$zeros")" ]; then
+		ktap_ok skeys_batch_after_static_key_disable
+	else
+		ktap_fail skeys_batch_after_static_key_disable "err=$err report=$(cat "$SK/report") $(cat "$SK/state" | tr '\n' ' ')"
+	fi
+	echo "enable 7" >"$SK/kernel"
+	err=$( { echo "$(sk_all 1 -)" >"$SK/apply"; } 2>&1)
+	if [ -z "$err" ] && [ "$(cat "$SK/report")" = "252 2" ] &&
+		[ "$(cat "$SK/state")" = "$(skeys_expect "$ones")" ]; then
+		ktap_ok skeys_batch_after_static_key_enable
+	else
+		ktap_fail skeys_batch_after_static_key_enable "err=$err report=$(cat "$SK/report") $(cat "$SK/state" | tr '\n' ' ')"
+	fi
+	echo "$(sk_all 0 -)" >"$SK/apply"
+
+	# Refusals: distinct errors, nothing changed (site bytes, every key's
+	# state, the counters), and the kernel still owns the keys after.
+	echo "inc 5" >"$SK/kernel"
+	echo "inc 5" >"$SK/kernel"
+	before=$(snapshot) state=$(cat "$SK/state")
+	e=$(errno_of "$( { echo "$(sk_all 1 -)" >"$SK/apply"; } 2>&1)")
+	if [ "$e" = EBUSY ] && [ "$(snapshot)" = "$before" ] && [ "$(cat "$SK/state")" = "$state" ] &&
+		[ "$state" = "$(skeys_expect "$(sk_set "$zeros" 5 1)")" ]; then
+		ktap_ok skeys_count_above_1_ebusy_changes_nothing
+	else
+		ktap_fail skeys_count_above_1_ebusy_changes_nothing "errno=$e $(cat "$SK/state" | tr '\n' ' ')"
+	fi
+	echo "dec 5" >"$SK/kernel"
+	echo "dec 5" >"$SK/kernel"
+	if insmod "$MODDIR/batchpoke_skeys_user.ko"; then
+		before=$(snapshot) state=$(cat "$SK/state")
+		e=$(errno_of "$( { echo "$(sk_all - 1)" >"$SK/apply"; } 2>&1)")
+		if [ "$e" = EXDEV ] && [ "$(snapshot)" = "$before" ] && [ "$(cat "$SK/state")" = "$state" ] &&
+			[ "$state" = "$(skeys_expect "$zeros")" ]; then
+			ktap_ok skeys_key_used_by_other_module_exdev_changes_nothing
+		else
+			ktap_fail skeys_key_used_by_other_module_exdev_changes_nothing "errno=$e $(cat "$SK/state" | tr '\n' ' ')"
+		fi
+		# batchpoke_register_static_keys() of another module's key: -EPERM (1).
+		if [ "$(cat /sys/module/batchpoke_skeys_user/parameters/foreign_ret)" = -1 ]; then
+			ktap_ok skeys_other_modules_key_eperm
+		else
+			ktap_fail skeys_other_modules_key_eperm "returned $(cat /sys/module/batchpoke_skeys_user/parameters/foreign_ret)"
+		fi
+		rmmod batchpoke_skeys_user
+	else
+		ktap_fail skeys_key_used_by_other_module_exdev_changes_nothing "batchpoke_skeys_user did not load"
+		ktap_fail skeys_other_modules_key_eperm "batchpoke_skeys_user did not load"
+	fi
+
+	# batchpoke's sysfs flips a registered static key too (sk11 is key 9).
+	echo 1 >"$KEYS/batchpoke_skeys.sk11/enabled"
+	if [ "$(cat "$KEYS/batchpoke_skeys.sk11/enabled")" = 1 ] &&
+		[ "$(cat "$SK/state")" = "$(skeys_expect "$(sk_set "$zeros" 9 1)")" ]; then
+		ktap_ok skeys_key_flips_through_sysfs
+	else
+		ktap_fail skeys_key_flips_through_sysfs "$(cat "$SK/state" | tr '\n' ' ')"
+	fi
+
+	klog_clear
+	if rmmod batchpoke_skeys && [ -z "$(ls "$KEYS" | grep '^batchpoke_skeys\.')" ] &&
+		! dmesg | grep -q 'went away with'; then
+		ktap_ok skeys_unloads_and_unregisters
+	else
+		ktap_fail skeys_unloads_and_unregisters "$(ls "$KEYS" | grep skeys | head -n 3 | tr '\n' ' ')"
+	fi
+}
