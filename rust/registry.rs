@@ -218,7 +218,7 @@ impl Registry {
     /// going away, every key lies in its memory, every name is valid and
     /// free, every site is in its core text and holds the instruction for
     /// its key's current state, and no static key is refused by
-    /// [`StaticKey::refusal`] (checked, like their sites, under the
+    /// [`StaticKey::check`] (checked, like their sites, under the
     /// engine's text locks). Nothing is added on error. Returns the
     /// registration's ticket, for [`Self::go_live`].
     pub(crate) fn add_pending(
@@ -323,26 +323,15 @@ impl Registry {
         }
         let new = &mut self.entries[first_new..];
         // Static keys' counts and sites are stable under the text locks only.
-        let _locked = if new.iter().any(|e| e.static_key().is_some()) {
+        let locked = if new.iter().any(|e| e.static_key().is_some()) {
             Some(engine.lock_text())
         } else {
             None
         };
-        if let Some(locked) = &_locked {
+        if let Some(locked) = &locked {
             for entry in new.iter() {
-                let refusal = entry.static_key().and_then(|key| key.refusal(locked));
-                if let Some(e) = refusal {
-                    let why = if e == EXDEV {
-                        "used by other modules too"
-                    } else {
-                        "counted above 1 (static_key_slow_inc() users)"
-                    };
-                    pr_err!(
-                        "static key {:?} is {}: batchpoke refuses it\n",
-                        entry.c_name(),
-                        why
-                    );
-                    return Err(e);
+                if let Some(key) = entry.static_key() {
+                    key.check(entry.c_name(), locked)?;
                 }
             }
         }
@@ -529,6 +518,7 @@ impl Registry {
             if let Some(key) = entry.static_key() {
                 let change = StaticChange {
                     key,
+                    name: entry.c_name(),
                     from,
                     to: enable,
                 };

@@ -18,6 +18,7 @@
 //! not patch).
 
 use core::cell::UnsafeCell;
+use core::ffi::CStr;
 
 use kernel::prelude::*;
 
@@ -54,18 +55,29 @@ impl StaticKey {
         self.count() > 0
     }
 
-    /// Why batchpoke cannot change this key now, if it cannot: `EXDEV` when
-    /// other modules use it, `EBUSY` when its count is above 1.
-    pub(crate) fn refusal(&self, _locked: &TextGuard<'_>) -> Option<Error> {
+    /// Whether batchpoke may change this key (called `name`) now: `EXDEV`
+    /// when other modules use it, `EBUSY` when its count is above 1, each
+    /// said in the log.
+    pub(crate) fn check(&self, name: &CStr, _locked: &TextGuard<'_>) -> Result {
         // SAFETY: `self` is a live key; its type changes only under
         // `jump_label_mutex`, held (`_locked`).
         if unsafe { bindings::batchpoke_helper_static_key_linked(self.as_raw()) } {
-            return Some(EXDEV);
+            pr_err!(
+                "static key {:?} is used by other modules too: batchpoke cannot patch their sites, so it refuses the key\n",
+                name
+            );
+            return Err(EXDEV);
         }
-        if self.count() > 1 {
-            return Some(EBUSY);
+        let count = self.count();
+        if count > 1 {
+            pr_err!(
+                "static key {:?} has count {} (static_key_slow_inc() users): batchpoke refuses it\n",
+                name,
+                count
+            );
+            return Err(EBUSY);
         }
-        None
+        Ok(())
     }
 
     fn cmpxchg(&self, old: i32, new: i32) -> bool {
@@ -83,6 +95,7 @@ impl StaticKey {
 /// planned (`from`) and the state asked for (`to`).
 pub(crate) struct StaticChange<'a> {
     pub(crate) key: &'a StaticKey,
+    pub(crate) name: &'a CStr,
     pub(crate) from: bool,
     pub(crate) to: bool,
 }
@@ -105,7 +118,7 @@ pub(crate) struct Claimed<'a> {
 
 impl<'a> Claimed<'a> {
     /// Claims every key of `changes`: `EXDEV`/`EBUSY` as
-    /// [`StaticKey::refusal`] says, `EAGAIN` if a key's state is no longer
+    /// [`StaticKey::check`] says, `EAGAIN` if a key's state is no longer
     /// the one its pokes were planned from. Nothing stays claimed on error.
     pub(crate) fn claim(
         locked: &'a TextGuard<'a>,
@@ -117,16 +130,21 @@ impl<'a> Claimed<'a> {
             _locked: locked,
         };
         for change in changes {
-            if let Some(e) = change.key.refusal(locked) {
-                return Err(e);
-            }
+            change.key.check(change.name, locked)?;
             if change.key.is_enabled() != change.from {
+                pr_err!(
+                    "static key {:?} changed state while the transaction was planned: try again\n",
+                    change.name
+                );
                 return Err(EAGAIN);
             }
             if change.from != change.to {
                 let (old, new) = if change.to { (0, -1) } else { (1, 0) };
                 if !change.key.cmpxchg(old, new) {
-                    // A fast-path increment from 1, since the check.
+                    pr_err!(
+                        "static key {:?} was counted up (static_key_slow_inc()) during the transaction: batchpoke refuses it\n",
+                        change.name
+                    );
                     return Err(EBUSY);
                 }
             }

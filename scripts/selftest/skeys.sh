@@ -10,7 +10,7 @@
 # static_key_enabled() of every key. If batchpoke left a key's count wrong,
 # the kernel's own static_key_disable()/enable() afterwards would leave the
 # sites alone or, finding bytes it did not expect, BUG.
-SKEYS_CASES=13
+SKEYS_CASES=14
 SK=/sys/kernel/batchpoke_skeys
 
 # A 65-char key string: the 64 keys all $1, skshared $2.
@@ -124,10 +124,18 @@ skeys_cases() {
 		else
 			ktap_fail skeys_other_modules_key_eperm "returned $(cat /sys/module/batchpoke_skeys_user/parameters/foreign_ret)"
 		fi
+		# Registering a key counted up twice: -EBUSY (16).
+		p=/sys/module/batchpoke_skeys_user/parameters
+		if [ "$(cat $p/counted_ret)" = -16 ] && [ "$(cat $p/counted_ran)" = 1 ]; then
+			ktap_ok skeys_registering_counted_key_ebusy
+		else
+			ktap_fail skeys_registering_counted_key_ebusy "returned $(cat $p/counted_ret), site ran $(cat $p/counted_ran)"
+		fi
 		rmmod batchpoke_skeys_user
 	else
 		ktap_fail skeys_key_used_by_other_module_exdev_changes_nothing "batchpoke_skeys_user did not load"
 		ktap_fail skeys_other_modules_key_eperm "batchpoke_skeys_user did not load"
+		ktap_fail skeys_registering_counted_key_ebusy "batchpoke_skeys_user did not load"
 	fi
 
 	# batchpoke's sysfs flips a registered static key too (sk11 is key 9).
