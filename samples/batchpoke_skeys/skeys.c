@@ -3,7 +3,8 @@
  * batchpoke_skeys: ordinary static keys of a C module, flipped in batches
  * by batchpoke (batchpoke.h alone) and by the kernel's own API alike.
  *
- * 64 keys sk00..sk63 (DEFINE_STATIC_KEY_FALSE), four sites each: two in
+ * 64 keys sk00..sk77 (DEFINE_STATIC_KEY_FALSE; two octal digits, so key
+ * 9 is sk11), four sites each: two in
  * the unlikely form, two in the likely form, one of them behind a long
  * fall-through path so that its jump needs five bytes where the others
  * fit in two. A 65th key, skshared, is exported: batchpoke_skeys_user
@@ -11,7 +12,7 @@
  * /sys/kernel/batchpoke_skeys/:
  *
  *   state   "sites <65 chars>" and "enabled <65 chars>", one char per key
- *           (sk00..sk63, skshared): what the key's sites execute when the
+ *           (sk00..sk77, skshared): what the key's sites execute when the
  *           file is read ('0', '1', or 'x' if they disagree), and
  *           static_key_enabled(). The executed code is the oracle.
  *   apply   up to 65 chars of '0', '1' or '-' (leave the key out), one
