@@ -10,7 +10,7 @@
 # static_key_enabled() of every key. If batchpoke left a key's count wrong,
 # the kernel's own static_key_disable()/enable() afterwards would leave the
 # sites alone or, finding bytes it did not expect, BUG.
-SKEYS_CASES=14
+SKEYS_CASES=15
 SK=/sys/kernel/batchpoke_skeys
 
 # A 65-char key string: the 64 keys all $1, skshared $2.
@@ -145,6 +145,41 @@ skeys_cases() {
 		ktap_ok skeys_key_flips_through_sysfs
 	else
 		ktap_fail skeys_key_flips_through_sysfs "$(cat "$SK/state" | tr '\n' ' ')"
+	fi
+
+	# The kernel's static_key_enable()/disable() on two keys in a loop
+	# while batchpoke flips all 64 back and forth: both hold
+	# jump_label_mutex to patch, so every flip either happens or is refused
+	# with EAGAIN (a key's state changed between planning and locking),
+	# and the kernel never finds bytes it does not expect (it would BUG).
+	klog_clear
+	(
+		i=0
+		while [ $i -lt 150 ]; do
+			for op in "enable 1" "enable 2" "disable 1" "disable 2"; do echo "$op" >"$SK/kernel"; done
+			i=$((i + 1))
+		done
+	) &
+	racer=$!
+	applied=0 refused= j=0
+	while [ $j -lt 40 ]; do
+		for v in 1 0; do
+			e=$(errno_of "$( { echo "$(sk_all $v -)" >"$SK/apply"; } 2>&1)")
+			case $e in OK) applied=$((applied + 1)) ;; *) refused="$refused $e" ;; esac
+		done
+		j=$((j + 1))
+	done
+	wait $racer
+	state=$(cat "$SK/state")
+	sites_line=$(echo "$state" | sed -n 's/^sites //p')
+	enabled_line=$(echo "$state" | sed -n 's/^enabled //p')
+	ktap_diag "skeys race: $applied of 80 transactions applied, refused:${refused:- none}"
+	if [ "$sites_line" = "$enabled_line" ] && [ $applied -gt 0 ] &&
+		[ -z "$(echo "$refused" | tr ' ' '\n' | grep -v '^EAGAIN$' | grep .)" ] &&
+		! dmesg | grep -qE 'BUG|WARNING|Oops'; then
+		ktap_ok skeys_races_with_static_key_enable_disable
+	else
+		ktap_fail skeys_races_with_static_key_enable_disable "$state; $(dmesg | grep -E 'BUG|WARNING' | head -n 2)"
 	fi
 
 	klog_clear
