@@ -50,22 +50,6 @@ REFUSALS_SENT=0
 # The kernel log of the whole run: sections clear dmesg to read their own
 # lines, so what they clear is kept here for the final check.
 klog_clear() { dmesg -c >>/tmp/klog.all; }
-# The errno name of a failed write, from the shell's message.
-errno_of() {
-	case $1 in
-	*"Invalid argument"*) echo EINVAL ;;
-	*"No such file or directory"*) echo ENOENT ;;
-	*"Argument list too long"*) echo E2BIG ;;
-	*"Permission denied"*) echo EACCES ;;
-	*"Input/output error"*) echo EIO ;;
-	*"Device or resource busy"*) echo EBUSY ;;
-	*"Invalid cross-device link"*) echo EXDEV ;;
-	*"Resource temporarily unavailable"*) echo EAGAIN ;;
-	*"Cannot allocate memory"*|*"Out of memory"*) echo ENOMEM ;;
-	"") echo OK ;;
-	*) echo "other($1)" ;;
-	esac
-}
 # expect_refused_by NAME ERRNO SHELL-COMMAND: the command's write fails
 # with ERRNO and changes nothing.
 expect_refused_by() {

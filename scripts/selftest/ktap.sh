@@ -38,6 +38,23 @@ ktap_check() {
 	if out=$("$@" 2>&1); then ktap_ok "$name"; else ktap_fail "$name" "$(echo "$out" | tail -n 3 | tr '\n' ' ')"; fi
 }
 
+# The errno name of a failed write, from the shell's message.
+errno_of() {
+	case $1 in
+	*"Invalid argument"*) echo EINVAL ;;
+	*"No such file or directory"*) echo ENOENT ;;
+	*"Argument list too long"*) echo E2BIG ;;
+	*"Permission denied"*) echo EACCES ;;
+	*"Input/output error"*) echo EIO ;;
+	*"Device or resource busy"*) echo EBUSY ;;
+	*"Invalid cross-device link"*) echo EXDEV ;;
+	*"Resource temporarily unavailable"*) echo EAGAIN ;;
+	*"Cannot allocate memory"*|*"Out of memory"*) echo ENOMEM ;;
+	"") echo OK ;;
+	*) echo "other($1)" ;;
+	esac
+}
+
 # Exit status as kselftest expects: 0 all passed, 1 a case failed (or the
 # number of cases run differs from the plan).
 ktap_finish() {

@@ -2,8 +2,9 @@
 # Ordinary static keys of a C module (samples/batchpoke_skeys), flipped by
 # batchpoke in batches and by the kernel's static-key API in between;
 # sourced by batchpoke.sh, which calls skeys_cases with batchpoke loaded
-# and counts SKEYS_CASES in its plan. Uses batchpoke.sh's KEYS, MODDIR,
-# snapshot, errno_of, ktap.sh and measure.sh. Leaves both samples unloaded.
+# and counts SKEYS_CASES in its plan (uses its KEYS, MODDIR, snapshot,
+# klog_clear, ktap.sh and measure.sh; leaves both samples unloaded), and
+# by parallel.sh, which calls skeys_race.
 #
 # Two oracles that are not batchpoke's: reading the sample's `state` runs
 # every site (what the patched instructions do), and prints the kernel's
@@ -24,6 +25,44 @@ sk_all() {
 skeys_expect() { printf 'sites %s\nenabled %s\n' "$1" "$1"; }
 # sk_set STRING POS CHAR: STRING with its POS-th char (0-based) set to CHAR.
 sk_set() { echo "$1" | sed "s/./$3/$(($2 + 1))"; }
+
+# skeys_race NAME FLIPS: the kernel's static_key_enable()/disable() on two
+# keys in a loop while batchpoke flips all 64 on and off FLIPS times. Both
+# patch under jump_label_mutex, so every flip either happens or is refused
+# with EAGAIN (a key's state changed between planning and locking), and
+# the kernel never finds bytes it does not expect (it would BUG). After,
+# every key's sites agree with static_key_enabled(). One case.
+skeys_race() {
+	klog_clear
+	(
+		i=0
+		while [ $i -lt $(($2 * 4)) ]; do
+			for op in "enable 1" "enable 2" "disable 1" "disable 2"; do echo "$op" >"$SK/kernel"; done
+			i=$((i + 1))
+		done
+	) &
+	racer=$!
+	applied=0 refused= j=0
+	while [ $j -lt "$2" ]; do
+		for v in 1 0; do
+			e=$(errno_of "$( { echo "$(sk_all $v -)" >"$SK/apply"; } 2>&1)")
+			case $e in OK) applied=$((applied + 1)) ;; *) refused="$refused $e" ;; esac
+		done
+		j=$((j + 1))
+	done
+	wait $racer
+	state=$(cat "$SK/state")
+	sites_line=$(echo "$state" | sed -n 's/^sites //p')
+	enabled_line=$(echo "$state" | sed -n 's/^enabled //p')
+	ktap_diag "$1: $applied of $(($2 * 2)) transactions applied, refused:${refused:- none}"
+	if [ "$sites_line" = "$enabled_line" ] && [ $applied -gt 0 ] &&
+		[ -z "$(echo "$refused" | tr ' ' '\n' | grep -v '^EAGAIN$' | grep .)" ] &&
+		! dmesg | grep -qE 'BUG|WARNING|Oops'; then
+		ktap_ok "$1"
+	else
+		ktap_fail "$1" "$state; $(dmesg | grep -E 'BUG|WARNING' | head -n 2)"
+	fi
+}
 
 skeys_cases() {
 	ktap_insmod batchpoke_skeys skeys_loads $SKEYS_CASES || return
@@ -147,40 +186,7 @@ skeys_cases() {
 		ktap_fail skeys_key_flips_through_sysfs "$(cat "$SK/state" | tr '\n' ' ')"
 	fi
 
-	# The kernel's static_key_enable()/disable() on two keys in a loop
-	# while batchpoke flips all 64 back and forth: both hold
-	# jump_label_mutex to patch, so every flip either happens or is refused
-	# with EAGAIN (a key's state changed between planning and locking),
-	# and the kernel never finds bytes it does not expect (it would BUG).
-	klog_clear
-	(
-		i=0
-		while [ $i -lt 150 ]; do
-			for op in "enable 1" "enable 2" "disable 1" "disable 2"; do echo "$op" >"$SK/kernel"; done
-			i=$((i + 1))
-		done
-	) &
-	racer=$!
-	applied=0 refused= j=0
-	while [ $j -lt 40 ]; do
-		for v in 1 0; do
-			e=$(errno_of "$( { echo "$(sk_all $v -)" >"$SK/apply"; } 2>&1)")
-			case $e in OK) applied=$((applied + 1)) ;; *) refused="$refused $e" ;; esac
-		done
-		j=$((j + 1))
-	done
-	wait $racer
-	state=$(cat "$SK/state")
-	sites_line=$(echo "$state" | sed -n 's/^sites //p')
-	enabled_line=$(echo "$state" | sed -n 's/^enabled //p')
-	ktap_diag "skeys race: $applied of 80 transactions applied, refused:${refused:- none}"
-	if [ "$sites_line" = "$enabled_line" ] && [ $applied -gt 0 ] &&
-		[ -z "$(echo "$refused" | tr ' ' '\n' | grep -v '^EAGAIN$' | grep .)" ] &&
-		! dmesg | grep -qE 'BUG|WARNING|Oops'; then
-		ktap_ok skeys_races_with_static_key_enable_disable
-	else
-		ktap_fail skeys_races_with_static_key_enable_disable "$state; $(dmesg | grep -E 'BUG|WARNING' | head -n 2)"
-	fi
+	skeys_race skeys_races_with_static_key_enable_disable 40
 
 	klog_clear
 	if rmmod batchpoke_skeys && [ -z "$(ls "$KEYS" | grep '^batchpoke_skeys\.')" ] &&
