@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # bench.sh KDIR: `make bench`. Boots the VM with BENCH_CPUS (4) vCPUs and
-# runs scripts/selftest/bench.sh (batchpoke batch vs serial vs the kernel's
+# runs scripts/selftest/bench.sh (batchpoke batch, its `static` variant on
+# ordinary static keys, serial, and the kernel's
 # static keys, over the grid of K keys x S sites and the workloads), then
 # boots it again with each of BENCH_GRID_CPUS (2 and 8) vCPUs for the grid
 # alone, and writes under $BATCHPOKE_CACHE/bench/<time>/:
@@ -18,7 +19,7 @@
 # kernel reports a problem (scripts/vm-run.sh).
 #
 # BENCH_REPS (default 5) sets the measured on/off repetitions per run
-# (BENCH_BATCH_REPS, default 20, for the batch and idle variants),
+# (BENCH_BATCH_REPS, default 20, for the batch, static and idle variants),
 # BENCH_ROUNDS (default 3) the runs per cell and variant; BENCH_DOCS=1
 # also copies the results into Documentation/performance/ and rewrites the
 # results block of Documentation/performance.rst.

@@ -11,7 +11,7 @@ import csv
 import sys
 from pathlib import Path
 
-COLORS = {"batch": "#1b9e77", "serial": "#d95f02", "kernel": "#7570b3"}
+COLORS = {"batch": "#1b9e77", "static": "#66a61e", "serial": "#d95f02", "kernel": "#7570b3"}
 
 
 def load(out):
@@ -60,7 +60,7 @@ def aggregate(runs):
                 "sites_per_key": s,
                 "reps": len(rs),
                 "flips": sum(int(r["flips"]) for r in rs),
-                "rounds_per_flip": median(rounds) if variant in ("batch", "serial") else None,
+                "rounds_per_flip": median(rounds) if variant in ("batch", "static", "serial") else None,
                 "ipis_per_flip": median(raw),
                 "ipis_min": min(raw),
                 "ipis_max": max(raw),
@@ -75,7 +75,7 @@ def aggregate(runs):
     return rows
 
 
-ORDER = ["idle", "batch", "serial", "kernel"]
+ORDER = ["idle", "batch", "static", "serial", "kernel"]
 WORKLOAD_NAMES = {(1900, 1): "dynamic debug +p", (1, 164): "bpf_stats_enabled", (1, 56): "sched_schedstats"}
 
 
@@ -84,7 +84,7 @@ def table(rows, meta):
     lines = [
         f"batchpoke bench: {main} vCPUs, Linux {meta.get('kernel', '?')}, {meta.get('accel', '?')}, "
         f"{meta.get('rounds', '?')} runs per cell and variant of {meta.get('reps', '?')} on/off each "
-        f"({meta.get('batch_reps', meta.get('reps', '?'))} for batch and idle), "
+        f"({meta.get('batch_reps', meta.get('reps', '?'))} for batch, static and idle), "
         f"after a warm-up on/off ({meta.get('date', '')})",
         "",
         f"{'K':>4} {'S':>4} {'sites':>6}  {'variant':<7} {'rounds':>6} {'IPIs/flip':>9} {'(min-max)':>17} "
@@ -103,8 +103,8 @@ def table(rows, meta):
         )
     lines.append("")
     by = {(r["cpus"], r["variant"], r["keys"], r["sites_per_key"]): r for r in rows}
-    for (c, v, k, s), r in sorted(by.items(), key=lambda i: (i[0][3], i[0][2])):
-        if c != main or v != "batch" or (c, "kernel", k, s) not in by:
+    for (c, v, k, s), r in sorted(by.items(), key=lambda i: (i[0][3], i[0][2], ORDER.index(i[0][1]))):
+        if c != main or v not in ("batch", "static") or (c, "kernel", k, s) not in by:
             continue
         kern = by[(c, "kernel", k, s)]
         raw = kern["ipis_per_flip"] / max(r["ipis_per_flip"], 1e-9)
@@ -112,7 +112,7 @@ def table(rows, meta):
         time = kern["median_ns"] / max(r["median_ns"], 1)
         name = WORKLOAD_NAMES.get((k, s), "")
         lines.append(
-            f"K={k:<4} S={s:<3}: kernel/batchpoke IPIs per flip {raw:6.1f}x raw, {net:6.1f}x net; "
+            f"K={k:<4} S={s:<3}: kernel/{v:<6} IPIs per flip {raw:6.1f}x raw, {net:6.1f}x net; "
             f"median time {time:6.2f}x{'  (' + name + ')' if name else ''}"
         )
     all_cpus = sorted({r["cpus"] for r in rows})
@@ -121,7 +121,7 @@ def table(rows, meta):
         lines.append(f"{'K':>4} {'S':>4}  {'variant':<7} " + " ".join(f"{c:>7}" for c in all_cpus))
         cells = sorted({(r["sites_per_key"], r["keys"]) for r in rows if r["cpus"] != main})
         for s, k in cells:
-            for v in ("batch", "serial", "kernel"):
+            for v in ("batch", "static", "serial", "kernel"):
                 vals = [by.get((c, v, k, s)) for c in all_cpus]
                 if not any(vals):
                     continue

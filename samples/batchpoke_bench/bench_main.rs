@@ -7,6 +7,8 @@
 //! - `serial`: batchpoke, one batch per site (the pre-batching protocol);
 //! - `kernel`: the same layout of sites on ordinary static keys, flipped
 //!   with `static_key_enable()`/`static_key_disable()` (kernel_keys.c);
+//! - `static`: those same ordinary static keys, registered with batchpoke
+//!   and flipped through it, one transaction per flip (static_twins.c);
 //! - `idle`: everything a run does but the flips, so that the measurement's
 //!   own IPIs can be subtracted.
 //!
@@ -96,6 +98,15 @@ impl Group {
                 unsafe { batchpoke_bench_workload_run(w as c_int, kernel) };
             }
         }
+    }
+
+    /// Sets the first `keys` `kernel` twins of the group in one batchpoke
+    /// transaction.
+    fn static_apply(self, keys: usize, enable: bool) -> Result {
+        let keys = c_int::try_from(keys).map_err(|_| EINVAL)?;
+        // SAFETY: plain call; the callee checks its arguments.
+        let ret = unsafe { batchpoke_bench_twins_apply(self.encode() as c_int, keys, enable) };
+        kernel::error::to_result(ret)
     }
 
     /// Sets the `kernel` twin of the group's key `key`.
@@ -245,6 +256,9 @@ extern "C" {
     fn batchpoke_bench_workload_keys(w: c_int, count: *mut usize) -> *const c_void;
     fn batchpoke_bench_workload_run(w: c_int, kernel: bool) -> c_int;
     fn batchpoke_bench_workload_kernel_set(w: c_int, key: c_int, enable: bool) -> c_int;
+    fn batchpoke_bench_twins_register(owner: *mut c_void) -> c_int;
+    fn batchpoke_bench_twins_unregister(owner: *mut c_void);
+    fn batchpoke_bench_twins_apply(group: c_int, keys: c_int, enable: bool) -> c_int;
 }
 
 fn now_ns() -> u64 {
@@ -257,6 +271,7 @@ enum Variant {
     Batch,
     Serial,
     Kernel,
+    Static,
     Idle,
 }
 
@@ -266,6 +281,7 @@ impl Variant {
             "batch" => Some(Variant::Batch),
             "serial" => Some(Variant::Serial),
             "kernel" => Some(Variant::Kernel),
+            "static" => Some(Variant::Static),
             "idle" => Some(Variant::Idle),
             _ => None,
         }
@@ -276,6 +292,7 @@ impl Variant {
             Variant::Batch => "batch",
             Variant::Serial => "serial",
             Variant::Kernel => "kernel",
+            Variant::Static => "static",
             Variant::Idle => "idle",
         }
     }
@@ -328,6 +345,7 @@ fn flip(
             }
             Ok(())
         }
+        Variant::Static => group.static_apply(keys, enable),
         Variant::Batch | Variant::Serial => {
             *changes = KVec::with_capacity(keys, GFP_KERNEL)?;
             for key in group.keys().iter().take(keys) {
@@ -350,7 +368,9 @@ fn run(variant: Variant, keys: usize, sites: usize, reps: usize) -> Result<Outco
     }
     let mut times = KVec::with_capacity(2 * reps, GFP_KERNEL)?;
     let mut changes = KVec::with_capacity(keys, GFP_KERNEL)?;
-    SPIN_VARIANT_KERNEL.store(variant == Variant::Kernel, Ordering::Relaxed);
+    // `static` flips the `kernel` twins too.
+    let twins = matches!(variant, Variant::Kernel | Variant::Static);
+    SPIN_VARIANT_KERNEL.store(twins, Ordering::Relaxed);
     SPIN_GROUP.store(group.encode(), Ordering::Relaxed);
     SPIN_MAX_GAP.store(0, Ordering::Relaxed);
     SPIN_RUNS.store(0, Ordering::Relaxed);
@@ -475,7 +495,31 @@ unsafe extern "C" fn batchpoke_bench_result_show(buf: *mut c_char) -> isize {
 
 struct BatchpokeBench {
     _shared: Pin<KBox<Shared>>,
+    _twins: TwinsRegistration,
     _keys: Registration,
+}
+
+/// The `kernel` twins registered with batchpoke, for the `static` variant;
+/// unregistered on drop.
+struct TwinsRegistration {
+    module: &'static ThisModule,
+}
+
+impl TwinsRegistration {
+    fn new(module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: `module` is this module, which unregisters the twins in
+        // `drop` before it goes away.
+        let ret = unsafe { batchpoke_bench_twins_register(module.as_ptr().cast()) };
+        kernel::error::to_result(ret)?;
+        Ok(TwinsRegistration { module })
+    }
+}
+
+impl Drop for TwinsRegistration {
+    fn drop(&mut self) {
+        // SAFETY: registered in `new` for this module.
+        unsafe { batchpoke_bench_twins_unregister(self.module.as_ptr().cast()) };
+    }
 }
 
 impl kernel::Module for BatchpokeBench {
@@ -499,6 +543,7 @@ impl kernel::Module for BatchpokeBench {
             }
         }
         let keys = Registration::new(module, &all)?;
+        let twins = TwinsRegistration::new(module)?;
         let shared = KBox::pin_init(
             pin_init!(Shared {
                 last <- new_mutex!(LastResult { text: [0; 256], len: 0 }),
@@ -514,6 +559,7 @@ impl kernel::Module for BatchpokeBench {
         }
         Ok(BatchpokeBench {
             _shared: shared,
+            _twins: twins,
             _keys: keys,
         })
     }

@@ -100,7 +100,7 @@ static int (*const runners[3][64])(void) = {
 	{ FOR_64(ENTRY, bench_g256, X256) },
 };
 
-static struct static_key_false *group_keys(int group)
+struct static_key_false *batchpoke_bench_kernel_keys(int group)
 {
 	switch (group) {
 	case 0: return bench_g1;
@@ -112,7 +112,7 @@ static struct static_key_false *group_keys(int group)
 
 int batchpoke_bench_kernel_set(int group, int key, bool enable)
 {
-	struct static_key_false *keys = group_keys(group);
+	struct static_key_false *keys = batchpoke_bench_kernel_keys(group);
 
 	if (!keys || key < 0 || key >= 64)
 		return -EINVAL;

@@ -122,6 +122,14 @@ int batchpoke_bench_workload_run(int w, bool kernel)
 	return kernel ? wl->kernel_run() : wl->run();
 }
 
+struct static_key_false *batchpoke_bench_workload_kernel_keys(int w, unsigned int *count)
+{
+	const struct workload *wl = workload(w);
+
+	*count = wl ? wl->count : 0;
+	return wl ? wl->kernel_keys : NULL;
+}
+
 int batchpoke_bench_workload_kernel_set(int w, int key, bool enable)
 {
 	const struct workload *wl = workload(w);

@@ -16,9 +16,10 @@
 # same way for every variant; the `idle` variant does everything a run
 # does but flip, so the report can subtract the measurement's own IPIs.
 # rounds is batchpoke's sync-round counter over the run (0 for kernel and
-# idle, which have no such counter).
+# idle, which do not go through batchpoke). `static` flips the kernel
+# variant's ordinary static keys through batchpoke.
 #
-# batch and idle run BATCH_REPS (20) on/off per run: a batch costs about
+# batch, static and idle run BATCH_REPS (20) on/off per run: a batch costs about
 # 6 IPIs per flip at 4 vCPUs, and other IPIs of the system come in bursts
 # of up to ten per run, so a few flips per run would blur it; they are
 # cheap. The other variants cost tens to thousands of IPIs per flip and run
@@ -66,14 +67,14 @@ for cell in $cells; do
 	k=${cell%:*} s=${cell#*:}
 	r=0
 	while [ $r -lt "$ROUNDS" ]; do
-		for v in $(rotated $r idle batch serial kernel); do
+		for v in $(rotated $r idle batch static serial kernel); do
 			if [ $v = serial ] && [ $((k * s)) -gt "$SERIAL_MAX_SITES" ]; then
 				continue
 			fi
 			echo "$v $k $s 1" >"$B/run" || { echo "BENCHERROR,$v,$k,$s,warm-up"; continue; }
 			c0=$(irq_total CAL) t0=$(irq_total TLB)
 			case $v in
-			batch | idle) reps=$BATCH_REPS ;;
+			batch | static | idle) reps=$BATCH_REPS ;;
 			*) reps=$REPS ;;
 			esac
 			[ $v = kernel ] && [ "$k" -gt 64 ] && reps=${KERNEL_SLOW_REPS:-1}

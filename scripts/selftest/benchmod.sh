@@ -5,7 +5,7 @@
 # `make bench` reports on, and every variant runs, at the rounds that
 # must hold exactly (the IPI figures are `make bench`'s). Leaves the bench
 # unloaded.
-BENCHMOD_CASES=4
+BENCHMOD_CASES=5
 BB=/sys/kernel/batchpoke_bench
 
 # bench_run VARIANT K S REPS: one run; prints "flips rounds" of its result.
@@ -17,14 +17,17 @@ bench_run() {
 
 benchmod_cases() {
 	ktap_insmod batchpoke_bench bench_loads $BENCHMOD_CASES || return
-	# 3 x 64 grid keys, 1900 + 1 + 1 workload keys.
+	# 3 x 64 grid keys, 1900 + 1 + 1 workload keys, and as many ordinary
+	# static keys (the kernel path's, registered for the `static` variant).
 	n=$(ls "$KEYS" | grep -c '^batchpoke_bench\.')
 	layout=
-	for k in g1_0 g16_63 g256_7 dd_0 dd_1899 bpf_stats_enabled sched_schedstats; do
+	for k in g1_0 g16_63 g256_7 dd_0 dd_1899 bpf_stats_enabled sched_schedstats \
+		k1_0 k16_63 k256_7 kdd_0 kdd_1899 kbpf_stats_enabled ksched_schedstats; do
 		layout="$layout$k:$(cat "$KEYS/batchpoke_bench.$k/sites" 2>/dev/null) "
 	done
 	want="g1_0:1 g16_63:16 g256_7:256 dd_0:1 dd_1899:1 bpf_stats_enabled:164 sched_schedstats:56 "
-	if [ "$n" = 2094 ] && [ "$layout" = "$want" ]; then
+	want="${want}k1_0:1 k16_63:16 k256_7:256 kdd_0:1 kdd_1899:1 kbpf_stats_enabled:164 ksched_schedstats:56 "
+	if [ "$n" = 4188 ] && [ "$layout" = "$want" ]; then
 		ktap_ok bench_keys_registered_with_their_sites
 	else
 		ktap_fail bench_keys_registered_with_their_sites "$n keys; $layout"
@@ -44,6 +47,17 @@ benchmod_cases() {
 		ktap_ok bench_serial_kernel_idle_variants_run
 	else
 		ktap_fail bench_serial_kernel_idle_variants_run "flips rounds: $got"
+	fi
+	# The same 1900 keys as ordinary static keys, flipped through batchpoke:
+	# one transaction, 2 rounds per flip; the kernel's own path still works
+	# on them after (the `kernel` variant flips them with
+	# static_key_enable()/disable()).
+	t0=$(stat_of transactions)
+	got="$(bench_run static 1900 1 1), $(bench_run kernel 1 164 1), $(bench_run static 1 164 1)"
+	if [ "$got" = "2 4, 2 0, 2 4" ] && [ $(($(stat_of transactions) - t0)) = 4 ]; then
+		ktap_ok bench_static_keys_one_transaction_of_2_rounds_per_flip
+	else
+		ktap_fail bench_static_keys_one_transaction_of_2_rounds_per_flip "flips rounds: $got, transactions +$(($(stat_of transactions) - t0))"
 	fi
 	rmmod batchpoke_bench
 }
