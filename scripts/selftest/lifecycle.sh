@@ -25,7 +25,7 @@ if grep -q ' __asan_load8$' /proc/kallsyms 2>/dev/null; then
 else
 	LC_KASAN=0
 	UNLOAD_RACES=${UNLOAD_RACES:-100}
-	CLIENT_GONE_CYCLES=${CLIENT_GONE_CYCLES:-160}
+	CLIENT_GONE_CYCLES=${CLIENT_GONE_CYCLES:-310}
 fi
 INFLIGHT_ROUNDS=${INFLIGHT_ROUNDS:-5}
 
@@ -141,8 +141,15 @@ lc_forget_cycle() {
 lc_client_gone() {
 	lc_splats >/dev/null
 	# The first cycles fill caches that later ones reuse: slab is measured
-	# from the end of the tenth.
-	ok=1 dirs_ok=1 msg_ok=1 msg= dirs_msg= msg_msg= i=0 slab0= slab1=
+	# from the end of the tenth, then after every third of the rest. A leak
+	# grows in every third, by 16 kB or more if it loses 160 bytes a cycle
+	# (one small allocation per key); the system's own growth does not: on
+	# 6.12, freed vmalloc areas (module memory, batchpoke's aliases) wait
+	# for a lazy purge, seen as 8-20 kB in a third, up to 60 kB in one and
+	# nothing in the next.
+	ok=1 dirs_ok=1 msg_ok=1 msg= dirs_msg= msg_msg= i=0 slabs= growths= grew_each=1 last=
+	third=$(((CLIENT_GONE_CYCLES - 10) / 3))
+	[ $third -ge 1 ] || third=1
 	while [ $i -lt "$CLIENT_GONE_CYCLES" ]; do
 		i=$((i + 1))
 		err=$(lc_forget_cycle)
@@ -159,10 +166,17 @@ lc_client_gone() {
 		bad=$(echo "$log" | grep -E "$LC_SPLAT" | head -n 3)
 		[ -z "$bad" ] || { ok=0; msg="cycle $i: $bad"; }
 		[ $ok = 1 ] && [ $dirs_ok = 1 ] && [ $msg_ok = 1 ] || break
-		[ $i = 10 ] && [ $LC_KASAN = 0 ] && slab0=$(lc_slab_kb)
+		if [ $LC_KASAN = 0 ] && [ $i -ge 10 ] && [ $(((i - 10) % third)) = 0 ]; then
+			kb=$(lc_slab_kb)
+			slabs="$slabs cycle $i: $kb kB;"
+			if [ -n "$last" ]; then
+				growths="$growths $((kb - last))"
+				[ $((kb - last)) -ge 16 ] || grew_each=0
+			fi
+			last=$kb
+		fi
 	done
-	[ $LC_KASAN = 0 ] && slab1=$(lc_slab_kb)
-	ktap_diag "client gone: $i cycles of insmod batchpoke_demo forget=1, keys on, rmmod; slab after cycle 10 ${slab0:-?} kB, at the end ${slab1:-?} kB"
+	ktap_diag "client gone: $i cycles of insmod batchpoke_demo forget=1, keys on, rmmod; slab after${slabs:- ?}"
 	if [ $ok = 1 ] && [ "$i" = "$CLIENT_GONE_CYCLES" ]; then
 		ktap_ok client_gone_forgetful_client_cycles
 	else
@@ -176,11 +190,11 @@ lc_client_gone() {
 	fi
 	if [ $LC_KASAN = 1 ]; then
 		# KASAN keeps freed objects in quarantine: slab figures say nothing.
-		ktap_skip client_gone_slab_growth_under_16_kib "KASAN quarantine holds freed memory"
-	elif [ -n "$slab0" ] && [ "$i" = "$CLIENT_GONE_CYCLES" ] && [ $((slab1 - slab0)) -lt 16 ]; then
-		ktap_ok client_gone_slab_growth_under_16_kib
+		ktap_skip client_gone_slab_not_growing_in_every_third "KASAN quarantine holds freed memory"
+	elif [ "$i" = "$CLIENT_GONE_CYCLES" ] && [ "$(echo $growths | wc -w)" = 3 ] && [ $grew_each = 0 ]; then
+		ktap_ok client_gone_slab_not_growing_in_every_third
 	else
-		ktap_fail client_gone_slab_growth_under_16_kib "grew $((slab1 - ${slab0:-0})) kB from cycle 10 to cycle $i"
+		ktap_fail client_gone_slab_not_growing_in_every_third "kB per third of the cycles:${growths:- none measured}"
 	fi
 	# batchpoke itself is unharmed.
 	if echo 'batchpoke.demo_c=1' >"$SYS/transaction" && echo 'batchpoke.demo_c=0' >"$SYS/transaction" &&
