@@ -55,6 +55,41 @@ int batchpoke_test_start_threads(int (*fn)(void *), void *data, struct task_stru
 	return n;
 }
 
+/*
+ * Pins the calling task to the CPU it runs on and starts fn(data) in a
+ * kthread bound to another online CPU (the same one if there is no other),
+ * so that the kthread runs while the caller does, not only when it sleeps.
+ * Returns the kthread in *task; batchpoke_test_stop_away() stops it and
+ * unpins the caller.
+ */
+int batchpoke_test_start_away(int (*fn)(void *), void *data, struct task_struct **task)
+{
+	unsigned int here, cpu;
+	int ret;
+
+	here = get_cpu();
+	ret = set_cpus_allowed_ptr(current, cpumask_of(here));
+	put_cpu();
+	if (ret)
+		return ret;
+	cpu = cpumask_any_but(cpu_online_mask, here);
+	if (cpu >= nr_cpu_ids)
+		cpu = here;
+	*task = kthread_create_on_cpu(fn, data, cpu, "bp_test_away/%u");
+	if (IS_ERR(*task)) {
+		set_cpus_allowed_ptr(current, cpu_possible_mask);
+		return PTR_ERR(*task);
+	}
+	wake_up_process(*task);
+	return 0;
+}
+
+void batchpoke_test_stop_away(struct task_struct *task)
+{
+	kthread_stop(task);
+	set_cpus_allowed_ptr(current, cpu_possible_mask);
+}
+
 static struct hrtimer bp_timer;
 static void (*bp_timer_fn)(void *);
 static void *bp_timer_data;

@@ -14,6 +14,8 @@ void batchpoke_test_hrtimer_stop(void);
 int batchpoke_test_write_text(unsigned long addr, u8 byte);
 int batchpoke_test_try_kprobe(const char *sym, unsigned long addr);
 void batchpoke_test_nap(void);
+int batchpoke_test_start_away(int (*fn)(void *), void *data, struct task_struct **task);
+void batchpoke_test_stop_away(struct task_struct *task);
 
 /* What batchpoke_test_decode() found. */
 enum {

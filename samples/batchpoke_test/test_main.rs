@@ -58,6 +58,12 @@ extern "C" {
     fn batchpoke_test_write_text(addr: usize, byte: u8) -> c_int;
     fn batchpoke_test_try_kprobe(sym: *const c_char, addr: usize) -> c_int;
     fn batchpoke_test_nap();
+    fn batchpoke_test_start_away(
+        f: unsafe extern "C" fn(*mut c_void) -> c_int,
+        data: *mut c_void,
+        task: *mut *mut kernel::bindings::task_struct,
+    ) -> c_int;
+    fn batchpoke_test_stop_away(task: *mut kernel::bindings::task_struct);
     fn batchpoke_test_decode(addr: usize, target: *mut usize) -> c_int;
     fn batchpoke_test_nmi_start(f: unsafe extern "C" fn(*mut c_void), data: *mut c_void) -> c_int;
     fn batchpoke_test_nmi_raise();
@@ -925,19 +931,20 @@ fn nmi_readers(ctx: &Ctx) -> CaseResult {
     // Only the NMI handlers run sites from here on, so every int3 hit
     // counted meanwhile was resolved in NMI context.
     let hits_before = batchpoke_api::stats().int3_hits;
-    let mut task = [core::ptr::null_mut(); 1];
-    // SAFETY: `nmi_sender` is a kthread function; `task` has room for 1.
-    let n = unsafe {
-        batchpoke_test_start_threads(nmi_sender, core::ptr::null_mut(), task.as_mut_ptr(), 1)
-    };
-    let flipped = if n == 1 {
+    let mut task = core::ptr::null_mut();
+    // The sender runs on another CPU than the flips: on the same one it
+    // would only run between transactions, and no NMI would land on a
+    // transaction (seen under multi-threaded TCG).
+    // SAFETY: `nmi_sender` is a kthread function; `task` is writable.
+    let ret = unsafe { batchpoke_test_start_away(nmi_sender, core::ptr::null_mut(), &mut task) };
+    let flipped = if ret == 0 {
         flip_loop(&[&S64], flips())
     } else {
         Err(())
     };
-    if n == 1 {
-        // SAFETY: the kthread started above.
-        unsafe { kernel::bindings::kthread_stop(task[0]) };
+    if ret == 0 {
+        // SAFETY: the kthread started above; unpins this task.
+        unsafe { batchpoke_test_stop_away(task) };
     }
     // SAFETY: started above.
     unsafe { batchpoke_test_nmi_stop() };
@@ -947,7 +954,7 @@ fn nmi_readers(ctx: &Ctx) -> CaseResult {
         flips(),
         hits
     );
-    check!(n == 1, "started {} NMI senders", n);
+    check!(ret == 0, "starting the NMI sender: {}", ret);
     flipped?;
     NMI.check("NMI")?;
     check!(hits > 0, "no int3 hit resolved in NMI context");
