@@ -7,13 +7,15 @@
 //! The kernel changes a key's count in two ways. Under `jump_label_mutex`
 //! (`static_key_enable()`, `static_key_disable()`, and any change from or
 //! to 0), and without it from one positive count to another
-//! (`static_key_slow_inc()`/`_dec()` fast paths). A count of -1 means
-//! "being enabled": it sends every increment to the mutex. batchpoke does
-//! what `static_key_enable()` and `static_key_disable()` do, under the same
-//! mutex: a disable takes the count from 1 to 0 with one compare-and-
-//! exchange before the sites change, an enable takes it from 0 to -1
-//! before and to 1 after. A key whose count is above 1 belongs to its
-//! `static_key_slow_inc()` users and is refused, and so is a key other
+//! (`static_key_slow_inc()`/`_dec()` fast paths). batchpoke changes it
+//! under the same mutex: a disable takes the count from 1 to 0 with one
+//! compare-and-exchange before the sites change; an enable leaves it at 0
+//! (which nothing changes without the mutex) while the sites change and
+//! sets 1 after. The kernel marks a key it is enabling with -1 instead,
+//! but `static_key_disable()` reads the count without the mutex and WARNs
+//! on -1 (seen under true parallelism on 6.12); on 0 it returns, as if it
+//! had run just before the enable. A key whose count is above 1 belongs to
+//! its `static_key_slow_inc()` users and is refused, and so is a key other
 //! modules use (the kernel links it to their sites, which batchpoke does
 //! not patch).
 
@@ -101,15 +103,16 @@ pub(crate) struct StaticChange<'a> {
 }
 
 /// The static keys of a transaction, claimed under `jump_label_mutex`:
-/// each checked, and each that changes state marked as the kernel marks a
-/// key it is patching. Dropped without [`Claimed::commit`] (the sites did
-/// not change), every claimed key gets its count back.
+/// each checked, and each that is disabled counted down to 0 already.
+/// Dropped without [`Claimed::commit`] (the sites did not change), every
+/// claimed key gets its count back.
 ///
 /// # Invariants
 ///
 /// The first `claimed` of `changes` passed the checks and, if they change
-/// state, hold count 0 (disable) or -1 (enable) set by this claim; the
-/// text locks are held (`_locked`), so no one else changes those counts.
+/// state, hold count 0 (set by this claim for a disable, found for an
+/// enable); the text locks are held (`_locked`), so no one else changes
+/// those counts.
 pub(crate) struct Claimed<'a> {
     changes: &'a [StaticChange<'a>],
     claimed: usize,
@@ -138,9 +141,8 @@ impl<'a> Claimed<'a> {
                 );
                 return Err(EAGAIN);
             }
-            if change.from != change.to {
-                let (old, new) = if change.to { (0, -1) } else { (1, 0) };
-                if !change.key.cmpxchg(old, new) {
+            if change.from && !change.to {
+                if !change.key.cmpxchg(1, 0) {
                     pr_err!(
                         "static key {:?} was counted up (static_key_slow_inc()) during the transaction: batchpoke refuses it\n",
                         change.name
@@ -173,8 +175,8 @@ impl<'a> Claimed<'a> {
 impl Drop for Claimed<'_> {
     fn drop(&mut self) {
         for change in self.claimed_changes() {
-            if change.from != change.to {
-                change.key.set(i32::from(change.from));
+            if change.from && !change.to {
+                change.key.set(1);
             }
         }
     }
