@@ -124,6 +124,18 @@ impl Insn {
         self.len as usize
     }
 
+    /// Whether `other` has this instruction's length and the same bytes
+    /// after the first. Without a call or a panic path (the int3 handler
+    /// uses it): the bytes past `len` are zero in both (type invariant).
+    #[inline(always)]
+    pub const fn same_tail(&self, other: &Insn) -> bool {
+        self.len == other.len
+            && self.bytes[1] == other.bytes[1]
+            && self.bytes[2] == other.bytes[2]
+            && self.bytes[3] == other.bytes[3]
+            && self.bytes[4] == other.bytes[4]
+    }
+
     /// The width this instruction's length is, if it is a site's.
     pub fn width(&self) -> Option<Width> {
         match self.len() {

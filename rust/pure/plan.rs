@@ -16,12 +16,20 @@
 //! every CPU runs either the old or the new instruction, never a mix.
 //!
 //! The kernel syncs once more after the first bytes, so that no CPU can
-//! still run an int3 once its vector is gone. batchpoke needs no third
-//! round: after the tail sync every CPU sees the new tails, so the only
-//! stale fetch left is an int3 at a first byte, and the int3 handler
-//! resolves that at any time from its table of every registered site and
-//! the bytes the site holds ([`super::trap`]). A sync round is spent
-//! instead when sites leave that table, which is rare. [`run_serial`], the
+//! still run an int3 once its vector is gone. Where nothing but batchpoke
+//! ever writes a site (batchpoke's own keys: [`Ending::Unsynced`]) that
+//! third round can be left out: after the tail sync every CPU sees the new
+//! tails, so the only stale fetch left is an int3 at a first byte, and the
+//! int3 handler resolves that at any time from its table of every
+//! registered site and the bytes the site holds ([`super::trap`]). An
+//! ordinary static key's sites are also written by the kernel's own
+//! jump-label code, which may put *its* int3 on a site as soon as the
+//! locks drop; a CPU still inside batchpoke's handler for the old int3
+//! would then meet an int3 no batch accounts for. A batch that touches such
+//! a site ends with the third round ([`Ending::Synced`]): it cannot
+//! complete while any CPU is in an int3 handler (interrupts are off
+//! there), so no trap of this batch outlives it. A sync round is also spent
+//! when sites leave the handler's table, which is rare. [`run_serial`], the
 //! one-site-at-a-time baseline, keeps the kernel's three rounds.
 
 use super::insn::{self, Insn, INT3};
@@ -191,10 +199,23 @@ pub trait Text {
     fn retire(&mut self);
 }
 
+/// How a batch ends once the new first bytes are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// No third round: nothing but batchpoke writes these sites, and its
+    /// int3 handler resolves a late trap at any of them from its table.
+    Unsynced,
+    /// The kernel's third round before the vector is retired and the locks
+    /// drop: another patcher (the kernel's jump-label code, for ordinary
+    /// static keys) may put its own int3 on these sites afterwards.
+    Synced,
+}
+
 /// Applies the prepared vector `pokes` as one batch. Returns the number of
-/// sync rounds used: 2, or 1 when no tail changes, or 0 for no pokes.
-pub fn run_batch<T: Text>(pokes: &[Poke], text: &mut T) -> usize {
-    run(pokes, text, false)
+/// sync rounds used: 2 (3 when `ending` is [`Ending::Synced`]), one fewer
+/// when no tail changes, or 0 for no pokes.
+pub fn run_batch<T: Text>(pokes: &[Poke], text: &mut T, ending: Ending) -> usize {
+    run(pokes, text, ending)
 }
 
 /// Applies the prepared vector one site at a time, the way patching worked
@@ -203,12 +224,12 @@ pub fn run_batch<T: Text>(pokes: &[Poke], text: &mut T) -> usize {
 pub fn run_serial<T: Text>(pokes: &[Poke], text: &mut T) -> usize {
     pokes
         .iter()
-        .map(|poke| run(core::slice::from_ref(poke), text, true))
+        .map(|poke| run(core::slice::from_ref(poke), text, Ending::Synced))
         .sum()
 }
 
-/// The protocol on one vector; `final_sync` adds the kernel's third round.
-fn run<T: Text>(pokes: &[Poke], text: &mut T, final_sync: bool) -> usize {
+/// The protocol on one vector, ended as `ending` says.
+fn run<T: Text>(pokes: &[Poke], text: &mut T, ending: Ending) -> usize {
     if pokes.is_empty() {
         return 0;
     }
@@ -222,7 +243,7 @@ fn run<T: Text>(pokes: &[Poke], text: &mut T, final_sync: bool) -> usize {
                 wrote = true;
             }
         }
-        if wrote && (phase != Phase::Head || final_sync) {
+        if wrote && (phase != Phase::Head || ending == Ending::Synced) {
             text.sync();
             rounds += 1;
         }

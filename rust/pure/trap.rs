@@ -9,8 +9,21 @@
 //! an emulator's may not), still finds its site in the table of every
 //! registered site, and continues as the bytes the site holds now say:
 //! they are one of the site's two instructions, the one the batch left.
-//! Anything else at a registered site is someone else's int3 and is left
-//! to the kernel.
+//!
+//! An int3 that no batchpoke batch accounts for can also sit on a site
+//! that is not batchpoke's alone ([`Writers::BatchpokeAndKernel`]): an
+//! ordinary static key's sites are patched by the kernel's own jump-label
+//! code too, and a CPU can trap (on batchpoke's int3, or on a stale fetch)
+//! just before that code writes its int3, then reach batchpoke's handler
+//! after the kernel's own handler has declined the trap. That writer is
+//! then in the middle of changing the site from one of its two
+//! instructions to the other, and cannot pass its first sync round while
+//! this CPU is in the handler (interrupts are off there): the tail is still
+//! the one of the instruction it is replacing, and running either
+//! instruction is running the old or the new one of a change in progress.
+//! The tail picks the instruction; where both have the same tail either is
+//! right, and the site's disabled-state instruction is taken. Bytes that
+//! are neither instruction are someone else's and are left to the kernel.
 
 use super::insn::{self, Insn, INT3};
 use super::plan::Poke;
@@ -29,6 +42,16 @@ pub struct TrapSite {
     /// Index 0: the instruction for the key disabled; 1: enabled.
     insns: [Insn; 2],
     resumes: [usize; 2],
+    writers: Writers,
+}
+
+/// Who writes a site's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writers {
+    /// batchpoke alone: its own keys, which the kernel never patches.
+    Batchpoke,
+    /// batchpoke and the kernel's jump-label code: an ordinary static key.
+    BatchpokeAndKernel,
 }
 
 impl AtAddress for TrapSite {
@@ -46,9 +69,16 @@ impl TrapSite {
         self.insns[0].len()
     }
 
-    /// The entry of `site`; `None` if one of its instructions cannot be
-    /// encoded (such a site is never registered).
+    /// The entry of `site`, which only batchpoke writes; `None` if one of
+    /// its instructions cannot be encoded (such a site is never
+    /// registered).
     pub fn new(site: &Site) -> Option<TrapSite> {
+        TrapSite::written_by(site, Writers::Batchpoke)
+    }
+
+    /// The entry of `site`, whose bytes `writers` write; `None` as for
+    /// [`TrapSite::new`].
+    pub fn written_by(site: &Site, writers: Writers) -> Option<TrapSite> {
         let insns = [site.insn(false)?, site.insn(true)?];
         let resumes = [
             insn::resume_address(site.addr, &insns[0])?,
@@ -59,7 +89,29 @@ impl TrapSite {
             addr: site.addr,
             insns,
             resumes,
+            writers,
         })
+    }
+
+    /// Where a CPU continues that trapped on the int3 `now` holds at this
+    /// site while no batchpoke batch accounts for it: as the instruction
+    /// whose tail `now` has (the one the kernel is replacing), the
+    /// disabled-state one where both share the tail. `None` when the tail
+    /// is neither's, or when only batchpoke writes the site: its own int3s
+    /// are always accounted for by its batch, so such a trap is not one it
+    /// can explain. Without a call or a panic path.
+    #[inline(always)]
+    pub fn resume_under_int3(&self, now: &Insn) -> Option<usize> {
+        let [disabled, enabled] = &self.insns;
+        if self.writers == Writers::Batchpoke {
+            None
+        } else if now.same_tail(disabled) {
+            Some(self.resumes[0])
+        } else if now.same_tail(enabled) {
+            Some(self.resumes[1])
+        } else {
+            None
+        }
     }
 }
 
@@ -68,15 +120,21 @@ impl TrapSite {
 /// and the active batch's change of it (`active`, if the site is in the
 /// published vector).
 ///
-/// With an int3 in place, only the active batch can say which instruction
-/// is being put there: the new one, as while the batch runs. Without one,
-/// the trap was a stale fetch of an int3 already replaced, and the site's
-/// current instruction, one of its two, is what the CPU would have run.
-/// `None`: not a trap batchpoke caused.
+/// With an int3 in place, the active batch says which instruction is being
+/// put there: the new one, as while the batch runs. An int3 the active
+/// batch does not account for, at a site the kernel writes too, is the
+/// kernel's, mid-change: the tail says which of the site's two
+/// instructions it is replacing ([`TrapSite::resume_under_int3`]). Without an int3, the trap was a stale
+/// fetch of an int3 already replaced, and the site's current instruction,
+/// one of its two, is what the CPU would have run. `None`: not a trap at a
+/// site batchpoke knows, or bytes that are neither of its instructions.
 #[inline(always)]
 pub fn resolve(listed: Option<&TrapSite>, now: &Insn, active: Option<&Poke>) -> Option<usize> {
     if now.first() == INT3 {
-        return active.map(|poke| poke.resume);
+        return match active {
+            Some(poke) => Some(poke.resume),
+            None => listed?.resume_under_int3(now),
+        };
     }
     if let Some(poke) = active.filter(|poke| *now == poke.new) {
         return Some(poke.resume);

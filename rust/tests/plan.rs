@@ -162,14 +162,48 @@ fn a_batch_costs_two_rounds_whatever_its_size_serial_three_per_site() {
     for n in [1usize, 2, 64, 1024] {
         let v: Vec<Poke> = (0..n).map(|i| poke(0x10_000 + i * 8)).collect();
         let mut c = Counter::default();
-        assert_eq!(run_batch(&v, &mut c), 2);
+        assert_eq!(run_batch(&v, &mut c, Ending::Unsynced), 2);
         assert_eq!((c.syncs, c.published, c.retired), (2, 1, 1));
         assert_eq!(c.writes.len(), 3 * n);
         let mut s = Counter::default();
         assert_eq!(run_serial(&v, &mut s), 3 * n);
         assert_eq!((s.syncs, s.published, s.retired), (3 * n, n, n));
     }
-    assert_eq!(run_batch(&[], &mut Counter::default()), 0);
+    assert_eq!(run_batch(&[], &mut Counter::default(), Ending::Unsynced), 0);
+}
+
+/// The order of what a batch does: `W` a write, `S` a sync, `R` the retire.
+#[derive(Default)]
+struct Sequence(String);
+
+impl Text for Sequence {
+    fn publish(&mut self, _: &[Poke]) {
+        self.0.push('P');
+    }
+    fn write(&mut self, _: usize, _: &[u8]) {
+        self.0.push('W');
+    }
+    fn sync(&mut self) {
+        self.0.push('S');
+    }
+    fn retire(&mut self) {
+        self.0.push('R');
+    }
+}
+
+#[test]
+fn a_synced_batch_syncs_after_the_first_bytes_before_it_retires() {
+    let v: Vec<Poke> = (0..3).map(|i| poke(0x10_000 + i * 8)).collect();
+    let mut synced = Sequence::default();
+    assert_eq!(run_batch(&v, &mut synced, Ending::Synced), 3);
+    assert_eq!(synced.0, "PWWWSWWWSWWWSR");
+    let mut unsynced = Sequence::default();
+    assert_eq!(run_batch(&v, &mut unsynced, Ending::Unsynced), 2);
+    assert_eq!(unsynced.0, "PWWWSWWWSWWWR");
+    // Serial is the kernel's protocol: synced, one site at a time.
+    let mut serial = Sequence::default();
+    run_serial(&v[..1], &mut serial);
+    assert_eq!(serial.0, "PWSWSWSR");
 }
 
 #[test]
@@ -185,7 +219,7 @@ fn no_tail_change_means_one_round_two_serial() {
     let p = Poke::for_site(&s, false, true).unwrap().unwrap();
     assert!(!p.tail_changes());
     let mut c = Counter::default();
-    assert_eq!(run_batch(&[p], &mut c), 1);
+    assert_eq!(run_batch(&[p], &mut c, Ending::Unsynced), 1);
     assert_eq!(c.writes, vec![(addr, vec![INT3]), (addr, vec![0xe9])]);
     assert_eq!(run_serial(&[p], &mut Counter::default()), 2);
 }
@@ -194,7 +228,7 @@ fn no_tail_change_means_one_round_two_serial() {
 fn phases_write_int3_then_tail_then_head() {
     let p = poke(0x1000);
     let mut c = Counter::default();
-    run_batch(&[p], &mut c);
+    run_batch(&[p], &mut c, Ending::Unsynced);
     assert_eq!(
         c.writes,
         vec![
@@ -396,7 +430,7 @@ fn verify_reads_each_site_with_its_own_length() {
 fn phases_on_a_short_site() {
     let p = short_poke(0x1000);
     let mut c = Counter::default();
-    assert_eq!(run_batch(&[p], &mut c), 2);
+    assert_eq!(run_batch(&[p], &mut c, Ending::Unsynced), 2);
     assert_eq!(
         c.writes,
         vec![
@@ -409,7 +443,7 @@ fn phases_on_a_short_site() {
     let s = short_site(0x1000, 0x1002 - 0x70, false);
     let p = Poke::for_site(&s, false, true).unwrap().unwrap();
     let mut c = Counter::default();
-    assert_eq!(run_batch(&[p], &mut c), 1);
+    assert_eq!(run_batch(&[p], &mut c, Ending::Unsynced), 1);
     assert_eq!(c.writes, vec![(0x1000, vec![INT3]), (0x1000, vec![0xeb])]);
     assert_eq!(run_serial(&[p], &mut Counter::default()), 2);
 }
@@ -418,7 +452,7 @@ fn phases_on_a_short_site() {
 fn a_batch_of_short_and_near_sites_writes_each_sites_own_bytes() {
     let v = [short_poke(0x1000), poke(0x1002), short_poke(0x1007)];
     let mut c = Counter::default();
-    assert_eq!(run_batch(&v, &mut c), 2);
+    assert_eq!(run_batch(&v, &mut c, Ending::Unsynced), 2);
     let near = v[1].new.as_bytes();
     assert_eq!(
         c.writes,

@@ -23,57 +23,26 @@
 //! `alias_offset` gives; the generated sites include ones that cross a page
 //! boundary. Sites are near (five bytes) or short (two), and the generated
 //! scenarios run all-near ones and a mix of both. What an instruction does
-//! is decoded here, independently of `pure::insn`: NOP5 falls through to the
-//! site + 5, `e9 rel32` jumps to the site + 5 + rel32; NOP2 (`66 90`) falls
-//! through to the site + 2, `eb rel8` jumps to the site + 2 + rel8.
+//! is decoded by the oracle in `sim`, independently of `pure::insn`.
 //!
 //! Scenarios come from a seeded generator; a failure names its seed, and
 //! `PROTOCOL_SEED=<seed> cargo test --test protocol` replays just that one.
 
+mod sim;
+
 use std::collections::HashMap;
-use std::fmt;
 
 use batchpoke_pure::insn::{Insn, Width};
 use batchpoke_pure::pages::{alias_offset, pages_touched, PAGE_SIZE};
-use batchpoke_pure::plan::{prepare, run_batch, run_serial, verify, Poke, Text};
+use batchpoke_pure::plan::{prepare, run_batch, run_serial, verify, Ending, Poke};
 use batchpoke_pure::search::find;
 use batchpoke_pure::site::Site;
 use batchpoke_pure::trap::{self, TrapSite};
 
-// The instruction set as this test knows it, on purpose not taken from
-// `pure::insn`.
-/// The length of a near site.
-const LEN: usize = 5;
-/// The length of a short site.
-const SHORT_LEN: usize = 2;
-const INT3: u8 = 0xcc;
-const NOP5: [u8; LEN] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
-const NOP2: [u8; SHORT_LEN] = [0x66, 0x90];
-const JMP: u8 = 0xe9;
-const JMP8: u8 = 0xeb;
-/// A jump whose rel32 is NOP5's tail differs from NOP5 in its first byte only.
-const NO_TAIL_REL: usize = 0x441f;
-/// A short jump whose rel8 is NOP2's tail (0x90) differs from NOP2 in its
-/// first byte only.
-const NO_TAIL_REL8: isize = 0x90u8 as i8 as isize;
-
-/// The bytes of one site, of its length.
-type Bytes = Vec<u8>;
-
-/// Where control goes after the instruction `b` at `addr`; `None` for
-/// anything but NOP5, `jmp rel32`, NOP2 and `jmp rel8`.
-fn decode(addr: usize, b: &[u8]) -> Option<usize> {
-    match *b {
-        [0x0f, 0x1f, 0x44, 0x00, 0x00] => Some(addr + LEN),
-        [JMP, r0, r1, r2, r3] => {
-            let rel = i32::from_le_bytes([r0, r1, r2, r3]);
-            Some((addr + LEN).wrapping_add_signed(rel as isize))
-        }
-        [0x66, 0x90] => Some(addr + SHORT_LEN),
-        [JMP8, rel] => Some((addr + SHORT_LEN).wrapping_add_signed(rel as i8 as isize)),
-        _ => None,
-    }
-}
+use sim::{
+    decode, encode, width_len, Bytes, Recorder, Rng, Step, INT3, LEN, NO_TAIL_REL, NO_TAIL_REL8,
+    SHORT_LEN,
+};
 
 #[test]
 fn the_oracle_decodes_literal_bytes() {
@@ -127,10 +96,7 @@ impl Spec {
 
     /// The site's length, as this test knows the widths.
     fn len(&self) -> usize {
-        match self.site.width {
-            Width::Near => LEN,
-            Width::Short => SHORT_LEN,
-        }
+        width_len(self.site.width)
     }
 
     /// The address past the site's last byte.
@@ -159,19 +125,7 @@ impl Spec {
 
     /// The bytes the text starts with, and the ones error messages show.
     fn bytes(&self, enabled: bool) -> Bytes {
-        let short = self.site.width == Width::Short;
-        if !self.jumps(enabled) {
-            return if short { NOP2.to_vec() } else { NOP5.to_vec() };
-        }
-        let rel = self.site.target.wrapping_sub(self.end()) as isize;
-        if short {
-            let r = i8::try_from(rel).expect("generated short targets are in range");
-            return vec![JMP8, r as u8];
-        }
-        let r = i32::try_from(rel)
-            .expect("generated targets are in range")
-            .to_le_bytes();
-        vec![JMP, r[0], r[1], r[2], r[3]]
+        encode(&self.site, self.jumps(enabled))
     }
 
     fn changes(&self) -> bool {
@@ -195,27 +149,6 @@ struct Scenario {
     specs: Vec<Spec>,
     /// Shuffles and duplicates the pokes before `prepare`.
     shuffle: u64,
-}
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
 }
 
 /// The scenario of `seed`: all sites near, or (`mix`) each short or near.
@@ -314,45 +247,6 @@ fn plan(sc: &Scenario) -> Vec<Poke> {
     let n = prepare(&mut v).expect("no conflicts");
     v.truncate(n);
     v
-}
-
-#[derive(Clone, Debug)]
-enum Step {
-    Publish(Vec<Poke>),
-    Write(usize, Vec<u8>),
-    Sync,
-    Retire,
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Step::Publish(v) => write!(f, "publish of {} pokes", v.len()),
-            Step::Write(a, b) => write!(f, "write of {b:02x?} at {a:#x}"),
-            Step::Sync => write!(f, "sync"),
-            Step::Retire => write!(f, "retire"),
-        }
-    }
-}
-
-#[derive(Default)]
-struct Recorder {
-    steps: Vec<Step>,
-}
-
-impl Text for Recorder {
-    fn publish(&mut self, pokes: &[Poke]) {
-        self.steps.push(Step::Publish(pokes.to_vec()));
-    }
-    fn write(&mut self, addr: usize, bytes: &[u8]) {
-        self.steps.push(Step::Write(addr, bytes.to_vec()));
-    }
-    fn sync(&mut self) {
-        self.steps.push(Step::Sync);
-    }
-    fn retire(&mut self) {
-        self.steps.push(Step::Retire);
-    }
 }
 
 /// What a simulated CPU did at a site.
@@ -661,7 +555,7 @@ fn simulate_on(
     let rounds = if serial {
         run_serial(&pokes, &mut r)
     } else {
-        run_batch(&pokes, &mut r)
+        run_batch(&pokes, &mut r, Ending::Unsynced)
     };
     edit(&mut r.steps);
     let outcomes = m.replay(&r.steps)?;
@@ -1214,7 +1108,7 @@ fn an_alias_missing_the_page_of_a_short_sites_last_byte_is_caught() {
     // Page 3 holds only the last byte of the short site at 0x2fff.
     assert_eq!(m.alias.remove(3), sc.base + 3 * PAGE_SIZE);
     let mut r = Recorder::default();
-    run_batch(&pokes, &mut r);
+    run_batch(&pokes, &mut r, Ending::Unsynced);
     let e = m.replay(&r.steps).unwrap_err();
     assert!(e.contains("on no page of the alias"), "{e}");
 }
@@ -1417,7 +1311,7 @@ fn an_alias_missing_a_page_is_caught() {
     // The page only the end of the first page-crossing site is on.
     assert_eq!(m.alias.remove(1), sc.base + PAGE_SIZE);
     let mut r = Recorder::default();
-    run_batch(&pokes, &mut r);
+    run_batch(&pokes, &mut r, Ending::Unsynced);
     let e = m.replay(&r.steps).unwrap_err();
     assert!(e.contains("on no page of the alias"), "{e}");
 }

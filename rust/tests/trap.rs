@@ -7,7 +7,7 @@ use batchpoke_pure::insn::{Insn, Width, INT3};
 use batchpoke_pure::plan::Poke;
 use batchpoke_pure::search::find;
 use batchpoke_pure::site::Site;
-use batchpoke_pure::trap::{keeps_every_site, resolve, sort, TrapSite};
+use batchpoke_pure::trap::{keeps_every_site, resolve, sort, TrapSite, Writers};
 
 const NOP: Insn = Insn::from_prefix([0x0f, 0x1f, 0x44, 0x00, 0x00], 5);
 /// `jmp 0x1100` at 0x1000: 0x1100 - 0x1005 = 0xfb.
@@ -48,7 +48,8 @@ fn an_int3_in_place_is_resolved_by_the_active_batch_only() {
         resolve(Some(&t), &b(&[INT3, 0xfb, 0, 0, 0]), Some(&poke)),
         Some(0x1100)
     );
-    // No batch holds the site: someone else's int3.
+    // No batch holds the site, which only batchpoke writes: not a trap
+    // batchpoke caused.
     assert_eq!(resolve(Some(&t), &guarded, None), None);
     // A site in the vector but missing from the table (the table could
     // not be rebuilt): the vector alone resolves its int3, and its new
@@ -59,8 +60,75 @@ fn an_int3_in_place_is_resolved_by_the_active_batch_only() {
     // a site's.
     assert_eq!(resolve(None, &NOP, Some(&poke)), None);
     assert_eq!(resolve(None, &JMP, None), None);
+    assert_eq!(resolve(None, &guarded, None), None);
     // The head written, the vector not yet retired: the bytes decide.
     assert_eq!(resolve(Some(&t), &JMP, Some(&poke)), Some(0x1100));
+}
+
+#[test]
+fn an_int3_no_batch_accounts_for_continues_as_the_instruction_its_tail_is() {
+    for likely in [false, true] {
+        let t = TrapSite::written_by(&site(likely), Writers::BatchpokeAndKernel).unwrap();
+        assert_eq!(
+            resolve(Some(&t), &b(&[INT3, 0x1f, 0x44, 0x00, 0x00]), None),
+            Some(0x1005),
+            "likely {likely}"
+        );
+        assert_eq!(
+            resolve(Some(&t), &b(&[INT3, 0xfb, 0x00, 0x00, 0x00]), None),
+            Some(0x1100),
+            "likely {likely}"
+        );
+        // A tail that is neither instruction's: not a writer of this site.
+        for tail in [[0xfc, 0, 0, 0], [0x1f, 0x44, 0x00, 0x01], [0xcc; 4]] {
+            let bytes = [INT3, tail[0], tail[1], tail[2], tail[3]];
+            assert_eq!(resolve(Some(&t), &b(&bytes), None), None, "{bytes:02x?}");
+        }
+    }
+    // Short sites: NOP2's tail 0x90 against jmp rel8's.
+    let s = Site {
+        addr: 0x2000,
+        target: 0x2040,
+        likely: false,
+        width: Width::Short,
+    };
+    let t = TrapSite::written_by(&s, Writers::BatchpokeAndKernel).unwrap();
+    assert_eq!(resolve(Some(&t), &b(&[INT3, 0x90]), None), Some(0x2002));
+    assert_eq!(resolve(Some(&t), &b(&[INT3, 0x3e]), None), Some(0x2040));
+    assert_eq!(resolve(Some(&t), &b(&[INT3, 0x3f]), None), None);
+}
+
+#[test]
+fn where_both_tails_are_equal_an_unaccounted_int3_runs_the_disabled_instruction() {
+    // jmp rel8 0x90 (site + 2 - 112) has NOP2's tail; jmp rel32 0x441f has
+    // NOP5's: the writer changes the first byte only, and either
+    // instruction is the old or the new one of its change.
+    let short = Site {
+        addr: 0x2000,
+        target: 0x2002 - 112,
+        likely: false,
+        width: Width::Short,
+    };
+    let near = Site {
+        addr: 0x3000,
+        target: 0x3005 + 0x441f,
+        likely: true,
+        width: Width::Near,
+    };
+    for (s, guarded) in [
+        (short, b(&[INT3, 0x90])),
+        (near, b(&[INT3, 0x1f, 0x44, 0, 0])),
+    ] {
+        let t = TrapSite::written_by(&s, Writers::BatchpokeAndKernel).unwrap();
+        // batchpoke's own sites: no other writer, no such int3.
+        assert_eq!(
+            resolve(Some(&TrapSite::new(&s).unwrap()), &guarded, None),
+            None
+        );
+        let disabled = s.insn(false).unwrap();
+        let resume = batchpoke_pure::insn::resume_address(s.addr, &disabled);
+        assert_eq!(resolve(Some(&t), &guarded, None), resume, "{s:x?}");
+    }
 }
 
 #[test]
@@ -216,7 +284,8 @@ fn an_int3_at_a_short_site_is_resolved_by_the_active_batch_only() {
         Some(0x1002)
     );
     assert_eq!(resolve(Some(&t), &guarded, Some(&off)), Some(0x1002));
-    // No batch holds the site: someone else's int3.
+    // No batch holds the site, which only batchpoke writes: not a trap
+    // batchpoke caused.
     assert_eq!(resolve(Some(&t), &guarded, None), None);
     // Without the table, the vector resolves the int3 and the new bytes.
     assert_eq!(resolve(None, &guarded, Some(&on)), Some(0x1040));
