@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use kernel::prelude::*;
 
-use crate::pure::plan::{self, PlanError};
+use crate::pure::plan::{self, Ending, PlanError};
 use crate::stats::STATS;
 use crate::sys::int3::Int3Handler;
 use crate::sys::static_key::{Claimed, StaticChange};
@@ -25,7 +25,8 @@ use crate::sys::warn_bad_site;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Strategy {
-    /// All sites in one batch: two sync rounds per transaction.
+    /// All sites in one batch: two sync rounds per transaction, three when
+    /// it changes an ordinary static key ([`Ending`]).
     Batch = 0,
     /// One batch per site, as before batching: three rounds per site.
     Serial = 1,
@@ -134,8 +135,16 @@ impl Engine {
         let locked = self.locks.lock();
         let claimed = Claimed::claim(&locked, statics)?;
         let mut text = locked.text(&alias, pokes).map_err(plan_error)?;
+        // The kernel's jump-label code writes an ordinary static key's
+        // sites too, as soon as the locks drop: no trap on this batch's
+        // int3s may still be in a handler then.
+        let ending = if statics.is_empty() {
+            Ending::Unsynced
+        } else {
+            Ending::Synced
+        };
         match strategy {
-            Strategy::Batch => plan::run_batch(pokes.as_slice(), &mut text),
+            Strategy::Batch => plan::run_batch(pokes.as_slice(), &mut text, ending),
             Strategy::Serial => plan::run_serial(pokes.as_slice(), &mut text),
         };
         let rounds = text.rounds();

@@ -24,11 +24,12 @@ use crate::batchpoke_api::Key;
 use crate::engine::{Applied, Engine, Strategy};
 use crate::pure::plan::Poke;
 use crate::pure::site::Site;
+use crate::pure::trap::Writers;
 use crate::pure::txn;
 use crate::sys::bindings;
 use crate::sys::int3::{SiteTable, SiteTableSlot};
 use crate::sys::module::{ModuleRef, Registered};
-use crate::sys::static_key::{StaticChange, StaticKey};
+use crate::sys::static_key::{BatchpokeKeyLink, StaticChange, StaticKey};
 use crate::sys::sysfs::Dir;
 use crate::sys::text::TextPokes;
 
@@ -100,6 +101,15 @@ impl KeyRef {
         match self {
             KeyRef::Batchpoke(key) => key.get().is_enabled(),
             KeyRef::Static(key) => key.get().is_enabled(),
+        }
+    }
+
+    /// Who writes the key's sites: the kernel's jump-label code patches an
+    /// ordinary static key's too; a batchpoke key's only batchpoke.
+    fn writers(&self) -> Writers {
+        match self {
+            KeyRef::Batchpoke(_) => Writers::Batchpoke,
+            KeyRef::Static(_) => Writers::BatchpokeAndKernel,
         }
     }
 }
@@ -322,16 +332,14 @@ impl Registry {
             )?;
         }
         let new = &mut self.entries[first_new..];
-        // Static keys' counts and sites are stable under the text locks only.
-        let locked = if new.iter().any(|e| e.static_key().is_some()) {
-            Some(engine.lock_text())
-        } else {
-            None
-        };
-        if let Some(locked) = &locked {
-            for entry in new.iter() {
-                if let Some(key) = entry.static_key() {
-                    key.check(entry.c_name(), locked)?;
+        // Static keys' counts and sites, and the link between a batchpoke
+        // key and its sites, are stable under the text locks only.
+        let locked = engine.lock_text();
+        for entry in new.iter() {
+            match &entry.key {
+                KeyRef::Static(key) => key.get().check(entry.c_name(), &locked)?,
+                KeyRef::Batchpoke(key) => {
+                    BatchpokeKeyLink::of(key.get()).check(entry.c_name(), &locked)?
                 }
             }
         }
@@ -362,7 +370,15 @@ impl Registry {
                 return Err(EINVAL);
             }
             Ok(entry.sites.push(site, GFP_KERNEL)?)
-        })
+        })?;
+        // Everything checked: from now on only batchpoke writes the sites
+        // of the new batchpoke keys.
+        for entry in new.iter() {
+            if let KeyRef::Batchpoke(key) = &entry.key {
+                BatchpokeKeyLink::of(key.get()).detach(&locked);
+            }
+        }
+        Ok(())
     }
 
     /// The names of the pending keys of registration `ticket`, in order,
@@ -473,10 +489,11 @@ impl Registry {
         let mut result = Ok(());
         for entry in self.entries.iter().filter(|e| e.status != Status::Dead) {
             let owner = entry.owner();
+            let writers = entry.key.writers();
             result = entry
                 .sites
                 .iter()
-                .try_for_each(|site| table.push(owner, site));
+                .try_for_each(|site| table.push(owner, site, writers));
             if result.is_err() {
                 break;
             }

@@ -83,6 +83,12 @@ bool batchpoke_helper_static_key_linked(struct static_key *key)
 	return key->type & JUMP_TYPE_LINKED;
 }
 
+void batchpoke_helper_static_key_detach(struct static_key *key)
+{
+	/* The entries pointer shares the word with the type bits. */
+	key->type &= JUMP_TYPE_TRUE;
+}
+
 bool batchpoke_helper_static_key_cmpxchg(struct static_key *key, int old, int new)
 {
 	return atomic_cmpxchg(&key->enabled, old, new) == old;
@@ -91,4 +97,9 @@ bool batchpoke_helper_static_key_cmpxchg(struct static_key *key, int old, int ne
 void batchpoke_helper_static_key_set(struct static_key *key, int count)
 {
 	atomic_set_release(&key->enabled, count);
+}
+
+void batchpoke_helper_cond_resched(void)
+{
+	cond_resched();
 }

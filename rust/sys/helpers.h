@@ -40,6 +40,7 @@ void batchpoke_helper_warn_bad_site(unsigned long addr);
 struct static_key;
 int batchpoke_helper_static_key_count(struct static_key *key);
 bool batchpoke_helper_static_key_linked(struct static_key *key);
+void batchpoke_helper_static_key_detach(struct static_key *key);
 bool batchpoke_helper_static_key_cmpxchg(struct static_key *key, int old, int new);
 void batchpoke_helper_static_key_set(struct static_key *key, int count);
 
@@ -60,5 +61,8 @@ void batchpoke_debugfs_remove(struct dentry *dir);
 struct attribute_group;
 extern const struct attribute_group batchpoke_root_group;
 extern const struct attribute_group batchpoke_key_group;
+
+/* cond_resched(): long loops over keys and jump entries yield. */
+void batchpoke_helper_cond_resched(void);
 
 #endif

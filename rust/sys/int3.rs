@@ -31,7 +31,7 @@ use super::bindings;
 use super::module::ModuleRef;
 use crate::pure::insn::{Insn, INT3, MAX_INSN_SIZE};
 use crate::pure::site::Site;
-use crate::pure::trap::{self, TrapSite};
+use crate::pure::trap::{self, TrapSite, Writers};
 use crate::pure::{plan::Poke, search};
 use crate::stats::STATS;
 
@@ -187,13 +187,13 @@ impl SiteTable {
         }
     }
 
-    /// Adds `site` of `module`. `EINVAL` if it is not in `module`'s core
-    /// text or cannot be encoded.
-    pub(crate) fn push(&mut self, module: ModuleRef<'_>, site: &Site) -> Result {
+    /// Adds `site` of `module`, whose bytes `writers` write. `EINVAL` if
+    /// it is not in `module`'s core text or cannot be encoded.
+    pub(crate) fn push(&mut self, module: ModuleRef<'_>, site: &Site, writers: Writers) -> Result {
         if !module.core_text_holds(site.addr, site.width.len()) {
             return Err(EINVAL);
         }
-        let entry = TrapSite::new(site).ok_or(EINVAL)?;
+        let entry = TrapSite::written_by(site, writers).ok_or(EINVAL)?;
         self.sites.push(entry, GFP_KERNEL | __GFP_NOWARN)?;
         // INVARIANT: sorted again before the table is installed.
         self.ptr = ptr::null();

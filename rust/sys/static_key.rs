@@ -26,6 +26,7 @@ use kernel::prelude::*;
 
 use super::bindings;
 use super::text::TextGuard;
+use crate::batchpoke_api::Key;
 
 /// A `struct static_key` in a client module's memory.
 #[repr(transparent)]
@@ -90,6 +91,50 @@ impl StaticKey {
     fn set(&self, count: i32) {
         // SAFETY: `self` is a live key; an `atomic_set_release()` of its count.
         unsafe { bindings::batchpoke_helper_static_key_set(self.as_raw(), count) }
+    }
+}
+
+/// The `struct static_key` at the head of a batchpoke key, through which
+/// the kernel's jump-label code could patch the key's sites: the module
+/// loader links it to them (`jump_label_add_module()`), and a client may
+/// hand it to `static_key_enable()` or `static_key_slow_inc()`.
+///
+/// batchpoke resolves a late int3 at such a site without a final sync
+/// round only because nothing else ever writes the site, so registration
+/// takes that link away: with no entries, `jump_label_update()` patches
+/// nothing, and the kernel's API only moves a count batchpoke never reads.
+pub(crate) struct BatchpokeKeyLink<'a>(&'a Key);
+
+impl<'a> BatchpokeKeyLink<'a> {
+    /// The link of `key`.
+    pub(crate) fn of(key: &'a Key) -> Self {
+        BatchpokeKeyLink(key)
+    }
+
+    fn as_raw(&self) -> *mut bindings::static_key {
+        self.0.raw_address() as *mut bindings::static_key
+    }
+
+    /// `EXDEV` (said in the log) when other modules branch on the key: the
+    /// kernel links it to their sites, which batchpoke does not patch.
+    pub(crate) fn check(&self, name: &CStr, _locked: &TextGuard<'_>) -> Result {
+        // SAFETY: `key` is a live key in its owner's memory; its type
+        // changes only under `jump_label_mutex`, held (`_locked`).
+        if unsafe { bindings::batchpoke_helper_static_key_linked(self.as_raw()) } {
+            pr_err!(
+                "key {:?} is used by other modules too: batchpoke cannot patch their sites, so it refuses the key\n",
+                name
+            );
+            return Err(EXDEV);
+        }
+        Ok(())
+    }
+
+    /// Unlinks the key from its sites, for good (see the type).
+    pub(crate) fn detach(&self, _locked: &TextGuard<'_>) {
+        // SAFETY: as in `check`: the kernel reads and writes the entries
+        // pointer under `jump_label_mutex`, held (`_locked`).
+        unsafe { bindings::batchpoke_helper_static_key_detach(self.as_raw()) };
     }
 }
 
