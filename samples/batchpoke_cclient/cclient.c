@@ -17,6 +17,11 @@
  *           the write fails with batchpoke's error.
  *   report  "<sites> <rounds>" of the last successful apply.
  *   stats   batchpoke_read_stats()'s "transactions sync_rounds".
+ *   kernel  "enable N", "disable N", "inc N" or "dec N": a client mistake,
+ *           the kernel's static_key_enable(), static_key_disable(),
+ *           static_key_slow_inc() or static_key_slow_dec() on the
+ *           struct static_key inside key N (0..8); batchpoke makes them
+ *           patch nothing.
  */
 #include <linux/kernel.h>
 #include <linux/kobject.h>
@@ -140,13 +145,38 @@ static ssize_t stats_show(struct kobject *kobj, struct kobj_attribute *attr, cha
 	return sysfs_emit(buf, "%llu %llu\n", stats.transactions, stats.sync_rounds);
 }
 
+static ssize_t kernel_store(struct kobject *kobj, struct kobj_attribute *attr, const char *buf,
+			    size_t count)
+{
+	struct static_key *raw;
+	unsigned int n;
+	char op[8];
+
+	if (sscanf(buf, "%7s %u", op, &n) != 2 || n >= NKEYS)
+		return -EINVAL;
+	raw = &keys[n]->raw;
+	if (!strcmp(op, "enable"))
+		static_key_enable(raw);
+	else if (!strcmp(op, "disable"))
+		static_key_disable(raw);
+	else if (!strcmp(op, "inc"))
+		static_key_slow_inc(raw);
+	else if (!strcmp(op, "dec"))
+		static_key_slow_dec(raw);
+	else
+		return -EINVAL;
+	return count;
+}
+
 static struct kobj_attribute sites_attr = __ATTR_RO(sites);
 static struct kobj_attribute apply_attr = __ATTR_WO(apply);
 static struct kobj_attribute report_attr = __ATTR_RO(report);
 static struct kobj_attribute stats_attr = __ATTR_RO(stats);
+static struct kobj_attribute kernel_attr = __ATTR_WO(kernel);
 
 static struct attribute *cclient_attrs[] = {
-	&sites_attr.attr, &apply_attr.attr, &report_attr.attr, &stats_attr.attr, NULL,
+	&sites_attr.attr, &apply_attr.attr, &report_attr.attr, &stats_attr.attr,
+	&kernel_attr.attr, NULL,
 };
 
 static const struct attribute_group cclient_group = {

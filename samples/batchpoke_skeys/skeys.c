@@ -23,6 +23,8 @@
  *   kernel  "enable N", "disable N", "inc N" or "dec N": the kernel's
  *           static_key_enable(), static_key_disable(), static_key_slow_inc()
  *           or static_key_slow_dec() on key N (64: skshared).
+ *   race    batchpoke's batches and the kernel's patching of the same
+ *           sites with a reader on every CPU (race.c).
  */
 #include <linux/jump_label.h>
 #include <linux/kernel.h>
@@ -100,6 +102,16 @@ static const struct batchpoke_static_key registration[NALL] = {
 	REG8(0), REG8(1), REG8(2), REG8(3), REG8(4), REG8(5), REG8(6), REG8(7),
 	BATCHPOKE_STATIC_KEY(skshared),
 };
+
+struct static_key *skeys_key(unsigned int n)
+{
+	return skeys[n].key;
+}
+
+void skeys_probe(unsigned int n, u8 *sites)
+{
+	skeys[n].probe(sites);
+}
 
 static struct batchpoke_report last_report;
 
@@ -195,7 +207,8 @@ static struct kobj_attribute report_attr = __ATTR_RO(report);
 static struct kobj_attribute kernel_attr = __ATTR_WO(kernel);
 
 static struct attribute *skeys_attrs[] = {
-	&state_attr.attr, &apply_attr.attr, &report_attr.attr, &kernel_attr.attr, NULL,
+	&state_attr.attr, &apply_attr.attr, &report_attr.attr, &kernel_attr.attr,
+	&skeys_race_attr.attr, NULL,
 };
 
 static const struct attribute_group skeys_group = {
