@@ -56,8 +56,8 @@ if insmod "$MODDIR/batchpoke_skeys.ko"; then
 	skeys_race skeys_race_with_readers_on_every_cpu 100
 	touch /tmp/readers_stop
 	wait $readers
-	skeys_kernel_race skeys_kernel_incdec_after_each_batch_readers_on_every_cpu incdec "${SKEYS_RACE_CYCLES:-300}"
-	skeys_kernel_race skeys_kernel_enable_disable_during_batches_readers_on_every_cpu enable "${SKEYS_RACE_CYCLES:-300}"
+	skeys_kernel_race skeys_kernel_incdec_after_each_batch_readers_on_every_cpu incdec "${SKEYS_RACE_CYCLES:-40}"
+	skeys_kernel_race skeys_kernel_enable_disable_during_batches_readers_on_every_cpu enable "${SKEYS_RACE_CYCLES:-40}"
 	ktap_diag "int3 hits resolved during the race: $(($(sed -n 's/^int3_hits //p' /sys/kernel/batchpoke/stats) - hits0))"
 	rmmod batchpoke_skeys
 else

@@ -210,8 +210,8 @@ skeys_cases() {
 	fi
 
 	skeys_race skeys_races_with_static_key_enable_disable 40
-	skeys_kernel_race skeys_kernel_incdec_after_each_batch_readers_on_every_cpu incdec "${SKEYS_RACE_CYCLES:-300}"
-	skeys_kernel_race skeys_kernel_enable_disable_during_batches_readers_on_every_cpu enable "${SKEYS_RACE_CYCLES:-300}"
+	skeys_kernel_race skeys_kernel_incdec_after_each_batch_readers_on_every_cpu incdec "${SKEYS_RACE_CYCLES:-40}"
+	skeys_kernel_race skeys_kernel_enable_disable_during_batches_readers_on_every_cpu enable "${SKEYS_RACE_CYCLES:-40}"
 
 	klog_clear
 	if rmmod batchpoke_skeys && [ -z "$(ls "$KEYS" | grep '^batchpoke_skeys\.')" ] &&
