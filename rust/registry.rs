@@ -16,7 +16,8 @@
 
 use core::ffi::CStr;
 
-use kernel::alloc::KVec;
+use kernel::alloc::flags::__GFP_NOWARN;
+use kernel::alloc::{Flags, KVVec, KVec};
 use kernel::prelude::*;
 
 use crate::batchpoke_api::compat;
@@ -28,7 +29,7 @@ use crate::pure::trap::Writers;
 use crate::pure::txn;
 use crate::sys::bindings;
 use crate::sys::int3::{SiteTable, SiteTableSlot};
-use crate::sys::module::{ModuleRef, Registered};
+use crate::sys::module::{cond_resched, ModuleRef, Placement, Registered};
 use crate::sys::static_key::{BatchpokeKeyLink, StaticChange, StaticKey};
 use crate::sys::sysfs::Dir;
 use crate::sys::text::TextPokes;
@@ -38,8 +39,44 @@ pub(crate) const NAME_MAX: usize = 96;
 
 /// Most sites one transaction may change: far above any real key (the
 /// kernel's largest, dynamic debug aside, have a few hundred sites) and
-/// small enough that the vector of pokes is a modest allocation.
+/// small enough that the vector of pokes is a modest allocation
+/// (`BATCHPOKE_MAX_SITES`).
 pub(crate) const MAX_TRANSACTION_SITES: usize = 1 << 16;
+
+/// Most keys one call may register, unregister or change
+/// (`BATCHPOKE_MAX_KEYS`): a transaction of more keys would change more
+/// sites than [`MAX_TRANSACTION_SITES`] unless some had none. Larger
+/// counts are refused before anything is read or allocated.
+pub(crate) const MAX_KEYS_PER_CALL: usize = 1 << 16;
+
+/// The flags of an allocation whose size a caller chose (a count of keys,
+/// changes or names): it fails with `ENOMEM`, never with a page
+/// allocator WARN (which `panic_on_warn` turns into a panic).
+pub(crate) fn caller_sized() -> Flags {
+    GFP_KERNEL | __GFP_NOWARN
+}
+
+/// Calls `cond_resched()` every 1024th step of a loop whose length a
+/// caller chose: loops under the registry mutex (and, for the jump table,
+/// the text locks) must not hog the CPU.
+pub(crate) fn yield_every(step: usize) {
+    if step % 1024 == 1023 {
+        cond_resched();
+    }
+}
+
+/// Who asks for a transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A write to `/sys/kernel/batchpoke`: refused (`ENODEV`) for a key
+    /// whose owner is going away, since its exit function may already
+    /// have turned the key off and freed what the key's code uses.
+    Sysfs,
+    /// A caller of the client API: the owner itself (whose exit may still
+    /// flip its keys, and whose threads may until it stops them) or a
+    /// module the owner gave the key to.
+    Client,
+}
 
 /// Where a key is in its life.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -66,7 +103,7 @@ pub(crate) enum NewKey<'a> {
 }
 
 /// Which key, by kind and address.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum KeyId {
     Batchpoke(usize),
     Static(usize),
@@ -95,6 +132,15 @@ impl KeyRef {
             KeyRef::Batchpoke(key) => key.get().raw_address(),
             KeyRef::Static(key) => key.get().raw_address(),
         }
+    }
+
+    /// The memory the key occupies: `[start, end)`.
+    fn range(&self) -> (usize, usize) {
+        let (start, size) = match self {
+            KeyRef::Batchpoke(key) => (key.as_ptr() as usize, core::mem::size_of::<Key>()),
+            KeyRef::Static(key) => (key.as_ptr() as usize, core::mem::size_of::<StaticKey>()),
+        };
+        (start, start.saturating_add(size))
     }
 
     fn is_enabled(&self) -> bool {
@@ -143,6 +189,11 @@ impl KeyEntry {
         }
     }
 
+    /// Which key this is.
+    pub(crate) fn id(&self) -> KeyId {
+        self.key.id()
+    }
+
     /// `<module>.<key>`.
     pub(crate) fn name(&self) -> &[u8] {
         self.c_name().to_bytes()
@@ -168,9 +219,137 @@ impl KeyEntry {
     }
 }
 
+/// A key of a registration, checked on its own ([`check_key`]) but not yet
+/// against the registry or the call's other keys.
+struct Checked {
+    key: KeyRef,
+    /// `<module>.<key>` and a NUL.
+    name: KVec<u8>,
+}
+
+impl Checked {
+    /// `<module>.<key>`, without the NUL.
+    fn name(&self) -> &[u8] {
+        self.name.split_last().map_or(&[], |(_, name)| name)
+    }
+}
+
+/// The module's name, for messages.
+fn module_name<'a>(owner: &ModuleRef<'a>) -> &'a str {
+    core::str::from_utf8(owner.name()).unwrap_or("?")
+}
+
+/// Checks one key `owner` asks to register, on its own: where it lies (its
+/// owner's core writable data), and its name (not NULL, not empty, valid
+/// as `<module>.<key>`, at most [`NAME_MAX`] bytes). Nothing is read
+/// through a pointer before it is known to lie in that data.
+///
+/// `EINVAL` for a batchpoke key outside `owner`'s memory or with a bad
+/// name, `EPERM` for an ordinary static key outside it (another module's
+/// or the kernel's), `EFAULT` for either kind inside it but not in its
+/// core writable data (`const`, `__ro_after_init`, `__initdata`).
+fn check_key(owner: ModuleRef<'_>, new_key: NewKey<'_>) -> Result<Checked> {
+    let misplaced = |addr: usize, region: &str| {
+        pr_err!(
+            "key at {:#x} is in the {} of module {}: a key must be a writable static of its module (not const, __ro_after_init or __initdata)\n",
+            addr,
+            region,
+            module_name(&owner)
+        );
+        EFAULT
+    };
+    match new_key {
+        NewKey::Batchpoke(raw) => {
+            let registered = match owner.place(raw) {
+                Placement::Data(registered) => registered,
+                Placement::Elsewhere(region) => return Err(misplaced(raw as usize, region)),
+                Placement::Outside => {
+                    pr_err!(
+                        "key at {:#x} is not in the memory of the module registering it\n",
+                        raw as usize
+                    );
+                    return Err(EINVAL);
+                }
+            };
+            let Some(key_name) = registered.checked_name(NAME_MAX) else {
+                pr_err!(
+                    "key at {:#x} of module {} has no name (NULL) or one longer than {} bytes\n",
+                    raw as usize,
+                    module_name(&owner),
+                    NAME_MAX
+                );
+                return Err(EINVAL);
+            };
+            let name = full_name(owner, key_name)?;
+            Ok(Checked {
+                key: KeyRef::Batchpoke(registered),
+                name,
+            })
+        }
+        NewKey::Static {
+            key,
+            name: key_name,
+        } => {
+            let registered = match owner.place(key) {
+                Placement::Data(registered) => registered,
+                Placement::Elsewhere(region) => return Err(misplaced(key as usize, region)),
+                Placement::Outside => {
+                    pr_err!(
+                        "static key {:?} at {:#x} is not in the memory of the module registering it: only a module's own keys can be registered\n",
+                        key_name,
+                        key as usize
+                    );
+                    return Err(EPERM);
+                }
+            };
+            let name = full_name(owner, key_name)?;
+            Ok(Checked {
+                key: KeyRef::Static(registered),
+                name,
+            })
+        }
+    }
+}
+
+/// `<module>.<key>` and a NUL: `EINVAL` for an empty key name, or a name
+/// that is too long or not `[A-Za-z0-9_.-]`.
+fn full_name(owner: ModuleRef<'_>, key_name: &CStr) -> Result<KVec<u8>> {
+    if key_name.to_bytes().is_empty() {
+        pr_err!(
+            "a key of module {} has an empty name\n",
+            module_name(&owner)
+        );
+        return Err(EINVAL);
+    }
+    let mut name = KVec::new();
+    name.extend_from_slice(owner.name(), GFP_KERNEL)?;
+    name.push(b'.', GFP_KERNEL)?;
+    name.extend_from_slice(key_name.to_bytes(), GFP_KERNEL)?;
+    if name.len() > NAME_MAX || !txn::valid_name(&name) {
+        pr_err!(
+            "key name {:?} is too long or not [A-Za-z0-9_.-]\n",
+            key_name
+        );
+        return Err(EINVAL);
+    }
+    name.push(0, GFP_KERNEL)?;
+    Ok(name)
+}
+
+/// `0..len`, to sort.
+fn positions(len: usize) -> Result<KVVec<usize>> {
+    let mut positions = KVVec::with_capacity(len, caller_sized())?;
+    for position in 0..len {
+        positions.push(position, caller_sized())?;
+    }
+    Ok(positions)
+}
+
 /// Every registered key, in registration order, and the sysfs directories.
 pub(crate) struct Registry {
-    entries: KVec<KeyEntry>,
+    /// Boxed, so that the vector stays small (a pointer per key) however
+    /// many keys there are.
+    entries: KVec<KBox<KeyEntry>>,
     /// `/sys/kernel/batchpoke/keys` and `/sys/kernel/batchpoke`.
     dirs: [Option<Dir>; 2],
     next_ticket: u64,
@@ -201,21 +380,20 @@ impl Registry {
             .position(|e| e.status == Status::Live && e.name() == name)
     }
 
-    /// The index of the live key `id`.
-    pub(crate) fn find_key(&self, id: KeyId) -> Option<usize> {
-        self.entries
-            .iter()
-            .position(|e| e.status == Status::Live && e.key.id() == id)
-    }
-
     /// The live keys, in registration order.
     pub(crate) fn live(&self) -> impl Iterator<Item = &KeyEntry> {
-        self.entries.iter().filter(|e| e.status == Status::Live)
+        self.entries
+            .iter()
+            .map(|e| &**e)
+            .filter(|e| e.status == Status::Live)
     }
 
     /// The live key at `index`.
     pub(crate) fn get(&self, index: usize) -> Option<&KeyEntry> {
-        self.entries.get(index).filter(|e| e.status == Status::Live)
+        self.entries
+            .get(index)
+            .map(|e| &**e)
+            .filter(|e| e.status == Status::Live)
     }
 
     /// The directory keys appear in, if batchpoke is not shutting down.
@@ -225,12 +403,15 @@ impl Registry {
 
     /// Adds `keys` of `owner` as pending, with the sites found for them in
     /// `owner`'s jump table, after checking everything: the owner is not
-    /// going away, every key lies in its memory, every name is valid and
-    /// free, every site is in its core text and holds the instruction for
-    /// its key's current state, and no static key is refused by
-    /// [`StaticKey::check`] (checked, like their sites, under the
-    /// engine's text locks). Nothing is added on error. Returns the
-    /// registration's ticket, for [`Self::go_live`].
+    /// going away, there are at most [`MAX_KEYS_PER_CALL`] keys, every key
+    /// lies in its core writable data and has a valid name
+    /// ([`check_key`]), no key or name is registered already or listed
+    /// twice ([`Self::check_unique`]), every site is in its core text and
+    /// holds the instruction for its key's current state, and no key is
+    /// refused by [`StaticKey::check`] or [`BatchpokeKeyLink::check`]
+    /// (checked, like their sites, under the engine's text locks). Nothing
+    /// is added on error. Returns the registration's ticket, for
+    /// [`Self::go_live`].
     pub(crate) fn add_pending(
         &mut self,
         engine: &Engine,
@@ -239,6 +420,10 @@ impl Registry {
     ) -> Result<u64> {
         if self.keys_dir().is_none() {
             return Err(ENODEV);
+        }
+        // The C entry points refuse more before reading the array.
+        if keys.len() > MAX_KEYS_PER_CALL {
+            return Err(E2BIG);
         }
         if !owner.is_live() {
             pr_err!(
@@ -269,73 +454,44 @@ impl Registry {
         keys: &[NewKey<'_>],
         ticket: u64,
     ) -> Result {
+        // Each key on its own, then against each other and the registry:
+        // all before anything is added.
+        let mut checked = KVVec::with_capacity(keys.len(), caller_sized())?;
+        for (step, &new_key) in keys.iter().enumerate() {
+            yield_every(step);
+            checked.push(check_key(owner, new_key)?, caller_sized())?;
+        }
+        self.check_unique(&checked)?;
+        // The vector of entries grows once, here, by the caller's count.
+        self.entries.reserve(checked.len(), caller_sized())?;
         let first_new = self.entries.len();
-        for &new_key in keys {
-            let (key, key_name) = match new_key {
-                NewKey::Batchpoke(raw) => {
-                    let Some(registered) = owner.object_at(raw) else {
-                        pr_err!(
-                            "key at {:#x} is not in the memory of the module registering it\n",
-                            raw as usize
-                        );
-                        return Err(EINVAL);
-                    };
-                    let name = registered.get().name();
-                    (KeyRef::Batchpoke(registered), name)
-                }
-                NewKey::Static { key, name } => {
-                    let Some(registered) = owner.object_at(key) else {
-                        pr_err!(
-                            "static key {:?} at {:#x} is not in the memory of the module registering it: only a module's own keys can be registered\n",
-                            name,
-                            key as usize
-                        );
-                        return Err(EPERM);
-                    };
-                    (KeyRef::Static(registered), name)
-                }
+        for (step, new_key) in checked.into_iter().enumerate() {
+            yield_every(step);
+            let entry = KeyEntry {
+                key: new_key.key,
+                owner: owner.registered(),
+                name: new_key.name,
+                sites: KVec::new(),
+                dir: None,
+                status: Status::Pending,
+                ticket,
             };
-            let mut name = KVec::new();
-            name.extend_from_slice(owner.name(), GFP_KERNEL)?;
-            name.push(b'.', GFP_KERNEL)?;
-            name.extend_from_slice(key_name.to_bytes(), GFP_KERNEL)?;
-            if name.len() > NAME_MAX || !txn::valid_name(&name) {
-                pr_err!(
-                    "key name {:?} is too long or not [A-Za-z0-9_.-]\n",
-                    key_name
-                );
-                return Err(EINVAL);
-            }
-            let taken = self
-                .entries
-                .iter()
-                .any(|e| e.status != Status::Dead && e.name() == name.as_slice());
-            if taken {
-                pr_err!(
-                    "key {:?} is registered already\n",
-                    core::str::from_utf8(&name).unwrap_or("?")
-                );
-                return Err(EEXIST);
-            }
-            name.push(0, GFP_KERNEL)?;
-            self.entries.push(
-                KeyEntry {
-                    key,
-                    owner: owner.registered(),
-                    name,
-                    sites: KVec::new(),
-                    dir: None,
-                    status: Status::Pending,
-                    ticket,
-                },
-                GFP_KERNEL,
-            )?;
+            self.entries
+                .push(KBox::new(entry, GFP_KERNEL)?, GFP_KERNEL)?;
         }
         let new = &mut self.entries[first_new..];
+        // The new keys by the address jump entries record, for one binary
+        // search per jump entry.
+        let mut by_raw = KVVec::with_capacity(new.len(), caller_sized())?;
+        for (position, entry) in new.iter().enumerate() {
+            by_raw.push((entry.key.raw_address(), position), caller_sized())?;
+        }
+        by_raw.sort_unstable();
         // Static keys' counts and sites, and the link between a batchpoke
         // key and its sites, are stable under the text locks only.
         let locked = engine.lock_text();
-        for entry in new.iter() {
+        for (step, entry) in new.iter().enumerate() {
+            yield_every(step);
             match &entry.key {
                 KeyRef::Static(key) => key.get().check(entry.c_name(), &locked)?,
                 KeyRef::Batchpoke(key) => {
@@ -343,12 +499,15 @@ impl Registry {
                 }
             }
         }
+        let mut step = 0;
         owner.for_each_entry(|jump_entry| {
-            let Some(entry) = new
-                .iter_mut()
-                .find(|e| e.key.raw_address() == jump_entry.key)
-            else {
+            yield_every(step);
+            step += 1;
+            let Ok(found) = by_raw.binary_search_by(|&(raw, _)| raw.cmp(&jump_entry.key)) else {
                 // Another key's site: not batchpoke's to check.
+                return Ok(());
+            };
+            let Some(entry) = by_raw.get(found).and_then(|&(_, at)| new.get_mut(at)) else {
                 return Ok(());
             };
             let Some(site) = owner.site(jump_entry) else {
@@ -381,10 +540,87 @@ impl Registry {
         Ok(())
     }
 
+    /// Checks that no key of `new` is registered already (pending keys
+    /// included; keys being removed do not count) or listed twice in
+    /// `new`, by address and by name: `EEXIST`. Keys are compared by the
+    /// memory they occupy, whatever their kind: the kernel has one list of
+    /// sites per `struct static_key`, so a second entry for the same key
+    /// (under another name, or a batchpoke key's `raw` as an ordinary
+    /// static key) would own no sites and flip nothing.
+    ///
+    /// Sorts the new keys once and looks every registered key up among
+    /// them: no scan of the registry per new key.
+    fn check_unique(&self, new: &[Checked]) -> Result {
+        let mut order = positions(new.len())?;
+        let registered = || {
+            self.entries
+                .iter()
+                .filter(|e| e.status != Status::Dead)
+                .enumerate()
+        };
+        // By address: the new keys' ranges sorted by start must not
+        // overlap each other, nor any registered key's.
+        order.sort_unstable_by_key(|&at| new[at].key.range().0);
+        for pair in order.windows(2) {
+            let (first, second) = (&new[pair[0]], &new[pair[1]]);
+            if first.key.range().1 > second.key.range().0 {
+                pr_err!(
+                    "keys {:?} and {:?} are the same key (at {:#x}): a key is registered once, under one name\n",
+                    core::str::from_utf8(first.name()).unwrap_or("?"),
+                    core::str::from_utf8(second.name()).unwrap_or("?"),
+                    second.key.range().0
+                );
+                return Err(EEXIST);
+            }
+        }
+        for (step, entry) in registered() {
+            yield_every(step);
+            let (start, end) = entry.key.range();
+            // The last new key starting before `end` is the only one that
+            // can overlap: the new keys' ends are sorted too.
+            let after = order.partition_point(|&at| new[at].key.range().0 < end);
+            let last = after.checked_sub(1).and_then(|p| order.get(p));
+            if let Some(&at) = last {
+                if new[at].key.range().1 > start {
+                    pr_err!(
+                        "key {:?} at {:#x} is registered already, as {:?}: a key is registered once, under one name\n",
+                        core::str::from_utf8(new[at].name()).unwrap_or("?"),
+                        new[at].key.range().0,
+                        entry.c_name()
+                    );
+                    return Err(EEXIST);
+                }
+            }
+        }
+        // By name.
+        order.sort_unstable_by(|&a, &b| new[a].name().cmp(new[b].name()));
+        for pair in order.windows(2) {
+            if new[pair[0]].name() == new[pair[1]].name() {
+                pr_err!(
+                    "key {:?} is listed twice\n",
+                    core::str::from_utf8(new[pair[0]].name()).unwrap_or("?")
+                );
+                return Err(EEXIST);
+            }
+        }
+        for (step, entry) in registered() {
+            yield_every(step);
+            if order
+                .binary_search_by(|&at| new[at].name().cmp(entry.name()))
+                .is_ok()
+            {
+                pr_err!("key {:?} is registered already\n", entry.c_name());
+                return Err(EEXIST);
+            }
+        }
+        Ok(())
+    }
+
     /// The names of the pending keys of registration `ticket`, in order,
     /// for creating their directories with the lock dropped.
     pub(crate) fn pending_names(&self, ticket: u64) -> Result<KVec<KVec<u8>>> {
         let mut names = KVec::new();
+        names.reserve(self.pending(ticket).count(), caller_sized())?;
         for entry in self.pending(ticket) {
             let mut name = KVec::new();
             name.extend_from_slice(&entry.name, GFP_KERNEL)?;
@@ -396,6 +632,7 @@ impl Registry {
     fn pending(&self, ticket: u64) -> impl Iterator<Item = &KeyEntry> {
         self.entries
             .iter()
+            .map(|e| &**e)
             .filter(move |e| e.ticket == ticket && e.status == Status::Pending)
     }
 
@@ -511,25 +748,101 @@ impl Registry {
         core::mem::take(&mut self.dirs)
     }
 
+    /// The live keys `wanted` lists (each a lookup key, found by `key_of`,
+    /// and a state), as (index, state) in the order of `wanted`: `ENOENT`
+    /// if one is not registered, otherwise `EINVAL` if one is listed twice.
+    ///
+    /// Sorts `wanted` once and looks every live key up among them: one
+    /// pass over the registry, not one per wanted key.
+    pub(crate) fn resolve<'s, K: Ord>(
+        &'s self,
+        wanted: &[(K, bool)],
+        key_of: impl Fn(&'s KeyEntry) -> K,
+    ) -> Result<KVVec<(usize, bool)>> {
+        let mut order = positions(wanted.len())?;
+        order.sort_unstable_by(|&a, &b| wanted[a].0.cmp(&wanted[b].0));
+        let mut found = KVVec::with_capacity(wanted.len(), caller_sized())?;
+        for _ in 0..wanted.len() {
+            found.push(None, caller_sized())?;
+        }
+        for (step, (index, entry)) in self.entries.iter().enumerate().enumerate() {
+            yield_every(step);
+            if entry.status != Status::Live {
+                continue;
+            }
+            let key = key_of(entry);
+            let first = order.partition_point(|&at| wanted[at].0 < key);
+            // Every position listing this key (more than one is refused
+            // below, after the unknown keys).
+            for &at in order.get(first..).unwrap_or(&[]) {
+                if wanted[at].0 != key {
+                    break;
+                }
+                if let Some(slot) = found.get_mut(at) {
+                    *slot = Some(index);
+                }
+            }
+        }
+        let mut resolved = KVVec::with_capacity(wanted.len(), caller_sized())?;
+        for (&(_, enable), index) in wanted.iter().zip(found.iter()) {
+            resolved.push((index.ok_or(ENOENT)?, enable), caller_sized())?;
+        }
+        if order
+            .windows(2)
+            .any(|pair| wanted[pair[0]].0 == wanted[pair[1]].0)
+        {
+            return Err(EINVAL);
+        }
+        Ok(resolved)
+    }
+
+    /// Checks the changes of a transaction before anything is planned:
+    /// `EINVAL` for a key listed twice, `ENOENT` for one that is not live,
+    /// and, for a request from sysfs, `ENODEV` for a key whose owner is
+    /// going away (see [`Origin::Sysfs`]).
+    fn check_changes(&self, changes: &[(usize, bool)], origin: Origin) -> Result {
+        let mut indices = KVVec::with_capacity(changes.len(), caller_sized())?;
+        for &(index, _) in changes {
+            indices.push(index, caller_sized())?;
+        }
+        indices.sort_unstable();
+        if indices.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(EINVAL);
+        }
+        for (step, &(index, _)) in changes.iter().enumerate() {
+            yield_every(step);
+            let entry = self.get(index).ok_or(ENOENT)?;
+            if origin == Origin::Sysfs && !entry.owner().is_live() {
+                pr_err!(
+                    "key {:?}: its module is going away, so sysfs cannot flip it\n",
+                    entry.c_name()
+                );
+                return Err(ENODEV);
+            }
+        }
+        Ok(())
+    }
+
     /// Sets each key `changes[i].0` (an index) to state `changes[i].1`, in
-    /// one transaction. All or nothing: a repeated key is `EINVAL`, an
-    /// unknown one `ENOENT`, more than [`MAX_TRANSACTION_SITES`] sites to
+    /// one transaction, for `origin`. All or nothing: a repeated key is
+    /// `EINVAL`, an unknown one `ENOENT`, a key of a module going away
+    /// `ENODEV` (from sysfs), more than [`MAX_TRANSACTION_SITES`] sites to
     /// change `E2BIG`.
     pub(crate) fn apply(
         &mut self,
         engine: &Engine,
         changes: &[(usize, bool)],
         strategy: Strategy,
+        origin: Origin,
     ) -> Result<Applied> {
+        self.check_changes(changes, origin)?;
         if self.table_stale {
             self.install_sites()?;
         }
         let mut pokes = TextPokes::new();
-        let mut statics = KVec::new();
-        for (n, &(index, enable)) in changes.iter().enumerate() {
-            if changes[..n].iter().any(|&(other, _)| other == index) {
-                return Err(EINVAL);
-            }
+        let mut statics = KVVec::new();
+        for (step, &(index, enable)) in changes.iter().enumerate() {
+            yield_every(step);
             let entry = self.get(index).ok_or(ENOENT)?;
             let from = entry.is_enabled();
             if let Some(key) = entry.static_key() {
@@ -539,7 +852,7 @@ impl Registry {
                     from,
                     to: enable,
                 };
-                statics.push(change, GFP_KERNEL)?;
+                statics.push(change, caller_sized())?;
             }
             let owner = entry.owner();
             for site in entry.sites() {

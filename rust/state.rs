@@ -4,14 +4,14 @@
 
 use core::ffi::CStr;
 
-use kernel::alloc::KVec;
+use kernel::alloc::{KVVec, KVec};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Mutex};
 
 use crate::batchpoke_api::Change;
 use crate::engine::{Applied, Engine, Strategy};
 use crate::pure::txn::{self, ParseError};
-use crate::registry::{KeyEntry, KeyId, NewKey, Registry};
+use crate::registry::{caller_sized, KeyEntry, KeyId, NewKey, Origin, Registry};
 use crate::stats::STATS;
 use crate::sys::bindings;
 use crate::sys::int3::SiteTableSlot;
@@ -95,7 +95,7 @@ impl State {
         names: &[KVec<u8>],
     ) -> core::result::Result<KVec<Dir>, (Error, KVec<Dir>)> {
         let mut dirs = KVec::new();
-        if let Err(e) = dirs.reserve(names.len(), GFP_KERNEL) {
+        if let Err(e) = dirs.reserve(names.len(), caller_sized()) {
             return Err((e.into(), dirs));
         }
         for name in names {
@@ -169,33 +169,37 @@ impl State {
     }
 
     fn parse_and_apply(&self, request: &[u8]) -> Result<Applied> {
-        let mut registry = self.registry.lock();
-        let mut changes = KVec::new();
-        let mut unknown = false;
+        // A request is shorter than a page: a modest vector.
+        let mut wanted = KVVec::new();
         let mut alloc = Ok(());
-        txn::parse_transaction(request, |name, enable| match registry.find(name) {
-            Some(index) if alloc.is_ok() => alloc = changes.push((index, enable), GFP_KERNEL),
-            Some(_) => {}
-            None => unknown = true,
+        txn::parse_transaction(request, |name, enable| {
+            if alloc.is_ok() {
+                alloc = wanted.push((name, enable), caller_sized());
+            }
         })
         .map_err(parse_error)?;
         alloc?;
-        if unknown {
-            return Err(ENOENT);
-        }
-        registry.apply(&self.engine, &changes, self.engine.strategy())
+        let mut registry = self.registry.lock();
+        let changes = registry.resolve(&wanted, KeyEntry::name)?;
+        registry.apply(
+            &self.engine,
+            &changes,
+            self.engine.strategy(),
+            Origin::Sysfs,
+        )
     }
 
-    /// Applies `changes` (key address, state) as one transaction.
+    /// Applies `changes` (key address, state) as one transaction, for a
+    /// client. Refusals are counted by the caller.
     pub(crate) fn apply_changes(&self, changes: &[Change], strategy: Strategy) -> Result<Applied> {
         let changes = changes
             .iter()
             .map(|change| (KeyId::Batchpoke(change.key as usize), change.enable));
-        counted(self.apply_ids(changes, strategy))
+        self.apply_ids(changes, strategy)
     }
 
     /// Applies `changes` (key, state) of ordinary static keys as one
-    /// transaction.
+    /// transaction, for a client. Refusals are counted by the caller.
     pub(crate) fn apply_static_changes(
         &self,
         changes: &[bindings::batchpoke_static_change],
@@ -204,29 +208,36 @@ impl State {
         let changes = changes
             .iter()
             .map(|change| (KeyId::Static(change.key as usize), change.enable));
-        counted(self.apply_ids(changes, strategy))
+        self.apply_ids(changes, strategy)
     }
 
+    /// `changes` come from a caller whose count is at most
+    /// [`crate::registry::MAX_KEYS_PER_CALL`] (checked at the boundary).
     fn apply_ids(
         &self,
         changes: impl ExactSizeIterator<Item = (KeyId, bool)>,
         strategy: Strategy,
     ) -> Result<Applied> {
-        let mut registry = self.registry.lock();
-        let mut indices = KVec::with_capacity(changes.len(), GFP_KERNEL)?;
-        for (id, enable) in changes {
-            let index = registry.find_key(id).ok_or(ENOENT)?;
-            indices.push((index, enable), GFP_KERNEL)?;
+        let mut wanted = KVVec::with_capacity(changes.len(), caller_sized())?;
+        for change in changes {
+            wanted.push(change, caller_sized())?;
         }
-        registry.apply(&self.engine, &indices, strategy)
+        let mut registry = self.registry.lock();
+        let indices = registry.resolve(&wanted, KeyEntry::id)?;
+        registry.apply(&self.engine, &indices, strategy, Origin::Client)
     }
 
-    /// Sets the key called `name`.
+    /// Sets the key called `name`, from sysfs.
     pub(crate) fn set_key(&self, name: &[u8], enable: bool) -> Result<Applied> {
         let mut registry = self.registry.lock();
         let index = registry.find(name).ok_or(ENOENT);
         counted(index.and_then(|index| {
-            registry.apply(&self.engine, &[(index, enable)], self.engine.strategy())
+            registry.apply(
+                &self.engine,
+                &[(index, enable)],
+                self.engine.strategy(),
+                Origin::Sysfs,
+            )
         }))
     }
 

@@ -85,6 +85,12 @@ const _: () = {
     assert!(offset_of!(Stats, max_ns) == offset_of!(bindings::batchpoke_stats, max_ns));
 
     assert!(APPLY_SERIAL == bindings::BATCHPOKE_APPLY_SERIAL);
+
+    // The limits: the header's, the Rust clients' and batchpoke's own.
+    assert!(bindings::BATCHPOKE_MAX_KEYS as usize == raw::MAX_KEYS);
+    assert!(raw::MAX_KEYS == crate::registry::MAX_KEYS_PER_CALL);
+    assert!(bindings::BATCHPOKE_MAX_SITES as usize == raw::MAX_SITES);
+    assert!(raw::MAX_SITES == crate::registry::MAX_TRANSACTION_SITES);
 };
 
 /// Accepts a Rust declaration only together with the header's prototype

@@ -6,30 +6,41 @@
 
 use core::ffi::c_int;
 
-use kernel::alloc::KVec;
+use kernel::alloc::KVVec;
 use kernel::error::from_result;
 use kernel::prelude::*;
 
 use super::bindings;
 use super::global::with_state;
-use super::module::ModuleRef;
+use super::module::{bounded_cstr, ModuleRef};
 use super::static_key::StaticKey;
 use crate::batchpoke_api::{Change, Key, Report, Stats, APPLY_SERIAL};
 use crate::engine::{Applied, Strategy};
-use crate::registry::{KeyId, NewKey};
+use crate::registry::{caller_sized, yield_every, KeyId, NewKey, MAX_KEYS_PER_CALL, NAME_MAX};
+use crate::state::{counted, State};
 use crate::stats::STATS;
 
-/// The `count` elements at `ptr`; `EINVAL` for a null `ptr` with a
-/// non-zero count. A null or dangling `ptr` with a zero count is fine, as
-/// C callers expect.
+/// The `count` elements at `ptr`: `E2BIG` for a count above
+/// [`MAX_KEYS_PER_CALL`] (which no call may have, so nothing is read or
+/// allocated for it), then `EINVAL` for a null `ptr` with a non-zero
+/// count. A null or dangling `ptr` with a zero count is fine, as C callers
+/// expect.
 ///
 /// # Safety
 ///
-/// Unless `count` is zero, `ptr` is null or points to `count` elements
-/// valid and unchanged for `'a`.
+/// Unless `count` is zero or above [`MAX_KEYS_PER_CALL`], `ptr` is null or
+/// points to `count` elements valid and unchanged for `'a`.
 unsafe fn slice_from<'a, T>(ptr: *const T, count: usize) -> Result<&'a [T]> {
     if count == 0 {
         return Ok(&[]);
+    }
+    if count > MAX_KEYS_PER_CALL {
+        pr_err!(
+            "a call may pass at most {} keys or changes, not {}\n",
+            MAX_KEYS_PER_CALL,
+            count
+        );
+        return Err(E2BIG);
     }
     if ptr.is_null() {
         return Err(EINVAL);
@@ -58,9 +69,10 @@ pub(super) unsafe extern "C" fn batchpoke_register_keys(
         // contract); the registry keeps it only until the module notifier
         // sees it go.
         let owner = unsafe { ModuleRef::from_raw(owner) }?;
-        let mut new_keys = KVec::with_capacity(keys.len(), GFP_KERNEL)?;
+        let mut new_keys = KVVec::with_capacity(keys.len(), caller_sized())?;
         for &key in keys {
-            new_keys.push(NewKey::Batchpoke(key), GFP_KERNEL)?;
+            // Read only once the registry knows the key is in `owner`'s data.
+            new_keys.push(NewKey::Batchpoke(key), caller_sized())?;
         }
         with_state(|state| state.register(owner, &new_keys))?;
         Ok(0)
@@ -104,16 +116,22 @@ pub(super) unsafe extern "C" fn batchpoke_register_static_keys(
         let keys = unsafe { slice_from(keys, count)? };
         // SAFETY: as in `batchpoke_register_keys`.
         let owner = unsafe { ModuleRef::from_raw(owner) }?;
-        let mut new_keys = KVec::with_capacity(keys.len(), GFP_KERNEL)?;
-        for key in keys {
-            if key.name.is_null() {
-                return Err(EINVAL);
-            }
+        let mut new_keys = KVVec::with_capacity(keys.len(), caller_sized())?;
+        for (step, key) in keys.iter().enumerate() {
+            yield_every(step);
             // SAFETY: a non-null name is a C string valid for the call
-            // (caller's contract); the registry copies it.
-            let name = unsafe { super::cstr(key.name) };
+            // (caller's contract), read to its NUL or `NAME_MAX` bytes;
+            // the registry copies it.
+            let Some(name) = (unsafe { bounded_cstr(key.name, NAME_MAX) }) else {
+                pr_err!(
+                    "static key at {:#x} has no name (NULL) or one longer than {} bytes\n",
+                    key.key as usize,
+                    NAME_MAX
+                );
+                return Err(EINVAL);
+            };
             let key = key.key.cast_const().cast::<StaticKey>();
-            new_keys.push(NewKey::Static { key, name }, GFP_KERNEL)?;
+            new_keys.push(NewKey::Static { key, name }, caller_sized())?;
         }
         with_state(|state| state.register(owner, &new_keys))?;
         Ok(0)
@@ -146,11 +164,14 @@ pub(super) unsafe extern "C" fn batchpoke_unregister_static_keys(
 }
 
 /// Unregisters the keys of `owner` among the `count` pointers at `keys`,
-/// each a key of the kind `id` says; the pointers are only compared.
+/// each a key of the kind `id` says; the pointers are only compared. A
+/// count above [`MAX_KEYS_PER_CALL`] (or a null `keys` with a non-zero
+/// count) unregisters nothing.
 ///
 /// # Safety
 ///
-/// `keys` points to `count` pointers (or is null, or `count` is zero).
+/// `keys` points to `count` pointers (or is null, or `count` is zero or
+/// above [`MAX_KEYS_PER_CALL`]).
 unsafe fn unregister<T>(
     owner: *const bindings::module,
     keys: *const *const T,
@@ -158,10 +179,29 @@ unsafe fn unregister<T>(
     id: fn(usize) -> KeyId,
 ) {
     // SAFETY: caller's contract.
-    if let Ok(keys) = unsafe { slice_from(keys, count) } {
-        let listed = |listed_id| keys.iter().any(|&key| listed_id == id(key as usize));
-        let _ = with_state(|state| Ok(state.unregister_keys(owner, listed)));
-    }
+    let Ok(keys) = (unsafe { slice_from(keys, count) }) else {
+        return;
+    };
+    // The listed keys sorted, for one binary search per registered key;
+    // if that cannot be allocated, one scan of the list per key instead
+    // (unregistering cannot fail).
+    let mut sorted = KVVec::new();
+    let sorted = match sorted.reserve(keys.len(), caller_sized()) {
+        Ok(()) => {
+            for &key in keys {
+                // Within the capacity just reserved: cannot fail.
+                let _ = sorted.push(id(key as usize), caller_sized());
+            }
+            sorted.sort_unstable();
+            Some(sorted)
+        }
+        Err(_) => None,
+    };
+    let listed = |listed_id: KeyId| match &sorted {
+        Some(sorted) => sorted.binary_search(&listed_id).is_ok(),
+        None => keys.iter().any(|&key| listed_id == id(key as usize)),
+    };
+    let _ = with_state(|state| Ok(state.unregister_keys(owner, listed)));
 }
 
 /// Applies `count` changes of ordinary static keys at `changes` as one
@@ -177,15 +217,46 @@ pub(super) unsafe extern "C" fn batchpoke_apply_static(
     flags: u32,
     report: *mut Report,
 ) -> c_int {
-    from_result(|| {
-        let strategy = strategy_of(flags)?;
+    // SAFETY: caller's contract.
+    unsafe {
+        apply_from(changes, count, flags, report, |state, changes, strategy| {
+            state.apply_static_changes(changes, strategy)
+        })
+    }
+}
+
+/// Applies the `count` changes at `changes` with `apply`, as `flags` say,
+/// writing what it did to `report` (may be null). Checked first, in this
+/// order: `flags` (`EINVAL`), `count` (`E2BIG`), a null `changes`
+/// (`EINVAL`). A refusal, here or in the registry, is counted.
+///
+/// # Safety
+///
+/// `changes` points to `count` changes (see [`slice_from`]); `report` is
+/// null or writable.
+unsafe fn apply_from<T>(
+    changes: *const T,
+    count: usize,
+    flags: u32,
+    report: *mut Report,
+    apply: impl FnOnce(&State, &[T], Strategy) -> Result<Applied>,
+) -> c_int {
+    let checked = strategy_of(flags).and_then(|strategy| {
         // SAFETY: caller's contract.
-        let changes = unsafe { slice_from(changes, count)? };
-        let applied = with_state(|state| state.apply_static_changes(changes, strategy))?;
-        // SAFETY: null or writable (caller's contract).
-        unsafe { write_report(report, &applied) };
-        Ok(0)
-    })
+        let changes = unsafe { slice_from(changes, count) }?;
+        Ok((changes, strategy))
+    });
+    let applied = counted(
+        checked.and_then(|(changes, strategy)| with_state(|state| apply(state, changes, strategy))),
+    );
+    match applied {
+        Ok(applied) => {
+            // SAFETY: null or writable (caller's contract).
+            unsafe { write_report(report, &applied) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
 }
 
 /// The strategy `flags` of an apply call ask for; `EINVAL` for unknown
@@ -229,15 +300,12 @@ pub(super) unsafe extern "C" fn batchpoke_apply(
     flags: u32,
     report: *mut Report,
 ) -> c_int {
-    from_result(|| {
-        let strategy = strategy_of(flags)?;
-        // SAFETY: caller's contract.
-        let changes = unsafe { slice_from(changes, count)? };
-        let applied = with_state(|state| state.apply_changes(changes, strategy))?;
-        // SAFETY: null or writable (caller's contract).
-        unsafe { write_report(report, &applied) };
-        Ok(0)
-    })
+    // SAFETY: caller's contract.
+    unsafe {
+        apply_from(changes, count, flags, report, |state, changes, strategy| {
+            state.apply_changes(changes, strategy)
+        })
+    }
 }
 
 /// Copies batchpoke's counters to `stats`.

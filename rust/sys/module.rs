@@ -4,7 +4,7 @@
 //! registered module, and the module's `__jump_table`, where batchpoke
 //! finds every site of a key.
 
-use core::ffi::c_long;
+use core::ffi::{c_char, c_long, CStr};
 use core::ptr::NonNull;
 
 use kernel::prelude::*;
@@ -61,19 +61,31 @@ impl<'a> ModuleRef<'a> {
         }
     }
 
-    /// The key at `raw`, if it lies, aligned and whole, in the module's
-    /// memory. Nothing is read through `raw` before that is checked.
+    /// Where the `T` at `raw` lies in the module's memory. Nothing is read
+    /// through `raw`.
     ///
+    /// Only [`Placement::Data`] yields the object: the module's core
+    /// writable data (`MOD_DATA`: `.data`, `.bss`) is the one region that
+    /// is both writable after init and kept until the module is freed.
     /// That the object there *is* a `T` is the registering module's word
-    /// (the client API's contract): its memory lives as long as the module.
-    pub(crate) fn object_at<T: InModule>(&self, raw: *const T) -> Option<Registered<T>> {
+    /// (the client API's contract).
+    pub(crate) fn place<T: InModule>(&self, raw: *const T) -> Placement<T> {
         let addr = raw as usize;
-        let aligned = addr % core::mem::align_of::<T>() == 0;
-        if !aligned || !self.owns(addr, core::mem::size_of::<T>()) {
-            return None;
+        if addr % core::mem::align_of::<T>() != 0 {
+            return Placement::Outside;
         }
-        // INVARIANT: in the module's memory, kept while it is registered.
-        NonNull::new(raw.cast_mut()).map(|ptr| Registered { ptr })
+        let Some(region) = self.region_holding(addr, core::mem::size_of::<T>()) else {
+            return Placement::Outside;
+        };
+        if region != bindings::mod_mem_type_MOD_DATA as usize {
+            return Placement::Elsewhere(region_name(region));
+        }
+        // INVARIANT: in the module's core data, kept while it is
+        // registered and until the module is freed.
+        match NonNull::new(raw.cast_mut()) {
+            Some(ptr) => Placement::Data(Registered { ptr }),
+            None => Placement::Outside,
+        }
     }
 
     /// The module's text: `[start, end)`.
@@ -83,10 +95,10 @@ impl<'a> ModuleRef<'a> {
         (start, start + text.size as usize)
     }
 
-    /// Whether the `size` bytes at `addr` lie in one of the module's
-    /// memory regions.
-    pub(crate) fn owns(&self, addr: usize, size: usize) -> bool {
-        self.0.mem.iter().any(|m| {
+    /// The index of the module's memory region (`enum mod_mem_type`) in
+    /// which all `size` bytes at `addr` lie.
+    fn region_holding(&self, addr: usize, size: usize) -> Option<usize> {
+        self.0.mem.iter().position(|m| {
             let start = m.base as usize;
             let end = start.wrapping_add(m.size as usize);
             start != 0 && addr >= start && addr.checked_add(size).is_some_and(|e| e <= end)
@@ -103,9 +115,14 @@ impl<'a> ModuleRef<'a> {
         &bytes[..len]
     }
 
-    /// Whether the module is coming up or live: not going away.
+    /// Whether the module is coming up or live: not going away. The
+    /// loader sets `MODULE_STATE_GOING` before the module's exit function
+    /// runs (and the `GOING` notifiers, batchpoke's among them, after it).
     pub(crate) fn is_live(&self) -> bool {
-        let state = self.0.state;
+        // SAFETY: a field of a module that lives for `'a`; the loader
+        // writes it without any lock batchpoke could take, so it is read
+        // once, as `READ_ONCE()` would.
+        let state = unsafe { core::ptr::read_volatile(&self.0.state) };
         state == bindings::module_state_MODULE_STATE_LIVE
             || state == bindings::module_state_MODULE_STATE_COMING
     }
@@ -184,6 +201,93 @@ impl<'a> ModuleRef<'a> {
     }
 }
 
+/// Where an object a module registers lies in its memory
+/// ([`ModuleRef::place`]).
+pub(crate) enum Placement<T> {
+    /// In the module's core writable data (`MOD_DATA`), aligned and whole.
+    Data(Registered<T>),
+    /// Aligned and whole in another region of the module's memory, named:
+    /// read-only data, `__ro_after_init` data, init memory or text.
+    Elsewhere(&'static str),
+    /// Not aligned, or not wholly inside any one region of the module.
+    Outside,
+}
+
+/// What a module memory region holds, for messages.
+fn region_name(region: usize) -> &'static str {
+    const NAMES: [(bindings::mod_mem_type, &str); 7] = [
+        (bindings::mod_mem_type_MOD_TEXT, "text"),
+        (bindings::mod_mem_type_MOD_DATA, "data"),
+        (bindings::mod_mem_type_MOD_RODATA, "read-only data (const)"),
+        (
+            bindings::mod_mem_type_MOD_RO_AFTER_INIT,
+            "__ro_after_init data (read-only after init)",
+        ),
+        (
+            bindings::mod_mem_type_MOD_INIT_TEXT,
+            "init text (freed after init)",
+        ),
+        (
+            bindings::mod_mem_type_MOD_INIT_DATA,
+            "init data (__initdata, freed after init)",
+        ),
+        (
+            bindings::mod_mem_type_MOD_INIT_RODATA,
+            "init read-only data (freed after init)",
+        ),
+    ];
+    NAMES
+        .iter()
+        .find(|(index, _)| *index as usize == region)
+        .map_or("memory", |(_, name)| name)
+}
+
+/// The NUL-terminated string at `ptr`, read up to its NUL and never past
+/// `max` bytes before it: `None` for a null `ptr` or a string longer than
+/// `max`. Nothing is read through a null `ptr`.
+///
+/// # Safety
+///
+/// A non-null `ptr` points to a NUL-terminated string, or to at least
+/// `max + 1` readable bytes, valid and unchanged for `'a`.
+pub(crate) unsafe fn bounded_cstr<'a>(ptr: *const c_char, max: usize) -> Option<&'a CStr> {
+    if ptr.is_null() {
+        return None;
+    }
+    let ptr = ptr.cast::<u8>();
+    for len in 0..=max {
+        // SAFETY: bytes before the first NUL, or the NUL itself, of a
+        // string at a non-null `ptr`, or within its first `max + 1`
+        // bytes (caller's contract).
+        if unsafe { ptr.add(len).read() } == 0 {
+            // SAFETY: the `len + 1` bytes just read, valid for `'a`.
+            let bytes = unsafe { core::slice::from_raw_parts(ptr, len + 1) };
+            return CStr::from_bytes_with_nul(bytes).ok();
+        }
+    }
+    None
+}
+
+impl Registered<Key> {
+    /// The key's name (`name` of `struct batchpoke_key`), read only if the
+    /// pointer is not null and the string ends within `max` bytes.
+    pub(crate) fn checked_name(&self, max: usize) -> Option<&CStr> {
+        // SAFETY: the key lies in its owner's data (type invariant); a
+        // non-null `name` of a key is a static NUL-terminated string
+        // (`batchpoke.h`'s contract for `struct batchpoke_key`, and
+        // `Key::new`'s for Rust keys).
+        unsafe { bounded_cstr(self.get().name_ptr(), max) }
+    }
+}
+
+/// Lets other tasks run: long loops over keys or jump entries call this
+/// every so often (`cond_resched()`). May sleep.
+pub(crate) fn cond_resched() {
+    // SAFETY: plain call; the caller may sleep (process context, no
+    // spinlock held: only mutexes and `cpus_read_lock()`).
+    unsafe { bindings::batchpoke_helper_cond_resched() };
+}
+
 /// One entry of a module's `__jump_table`, decoded.
 pub(crate) struct JumpEntry {
     /// The address of the entry's `static_key` (flag bits cleared).
@@ -205,11 +309,13 @@ fn rel(field: usize, offset: c_long) -> usize {
 ///
 /// # Invariants
 ///
-/// `ptr` points into a module that stays loaded while this exists. The
-/// registry keeps a `Registered` only in a key's entry, and every entry of
-/// a module is removed before its memory is freed: by the module's own
-/// unregistration, or by batchpoke's module notifier at
-/// `MODULE_STATE_GOING`, which waits for the registry lock.
+/// `ptr` points into a module that stays loaded while this exists: for a
+/// key, into its core writable data ([`ModuleRef::place`]), which is
+/// freed only with the module itself (init memory is freed after init,
+/// with no notification). The registry keeps a `Registered` only in a
+/// key's entry, and every entry of a module is removed before its memory
+/// is freed: by the module's own unregistration, or by batchpoke's module
+/// notifier at `MODULE_STATE_GOING`, which waits for the registry lock.
 pub(crate) struct Registered<T> {
     ptr: NonNull<T>,
 }

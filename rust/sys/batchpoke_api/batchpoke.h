@@ -9,9 +9,38 @@
  *
  * Versioning: BATCHPOKE_ABI_VERSION grows by one with every change a
  * client built against the previous header could notice (a field, a type,
- * a flag's meaning, a function's parameters); additions that old clients
- * cannot observe (a new function, a new flag bit that was refused before)
- * also bump it, so a client can require what it uses.
+ * a flag's meaning, a function's parameters, an input refused that was
+ * accepted); additions that old clients cannot observe (a new function, a
+ * new flag bit that was refused before) also bump it, so a client can
+ * require what it uses.
+ *
+ * Every input is checked where it crosses into batchpoke, before anything
+ * is allocated or changed; a refused call changes nothing (no site, no
+ * key state or count, no registration). The rules, with their errors:
+ *
+ * - a count of keys or changes above BATCHPOKE_MAX_KEYS: -E2BIG, before
+ *   the array is read (unregistering: nothing is unregistered);
+ * - a NULL array with a non-zero count, a NULL @owner: -EINVAL;
+ * - a key (either kind) must be a writable static of @owner: aligned and
+ *   wholly inside @owner's core data (.data, .bss). A batchpoke key that
+ *   is not in @owner's memory at all: -EINVAL; an ordinary static key
+ *   that is not (another module's or the kernel's): -EPERM; a key of
+ *   either kind in @owner's memory but not in its core writable data
+ *   (``const``, ``__ro_after_init`` such as DEFINE_STATIC_KEY_FALSE_RO(),
+ *   ``__initdata``, text): -EFAULT. Nothing is read through a refused
+ *   pointer;
+ * - a key's name: not NULL, not empty, ``[A-Za-z0-9_.-]``, and
+ *   ``<module>.<name>`` at most 96 bytes: -EINVAL;
+ * - a key is registered once: the same key (by address, whatever its
+ *   kind or the name given; a batchpoke key's ``raw`` counts as the key)
+ *   registered already or listed twice in one call, or a name taken:
+ *   -EEXIST;
+ * - a transaction lists each key once (-EINVAL), only registered keys
+ *   (-ENOENT), and changes at most BATCHPOKE_MAX_SITES sites (-E2BIG);
+ * - a write to ``/sys/kernel/batchpoke`` that would flip a key whose
+ *   owner is going away (its exit function has started): -ENODEV. The
+ *   client API still flips such keys: an owner's exit, and its threads
+ *   until the exit stops them, may flip its own keys.
  */
 #ifndef BATCHPOKE_H
 #define BATCHPOKE_H
@@ -21,17 +50,32 @@
 #include <linux/module.h>
 #include <linux/types.h>
 
-#define BATCHPOKE_ABI_VERSION 2
+#define BATCHPOKE_ABI_VERSION 3
+
+/*
+ * BATCHPOKE_MAX_KEYS - most keys one call registers or unregisters, and
+ * most changes one transaction holds; larger counts get -E2BIG.
+ * BATCHPOKE_MAX_SITES - most sites one transaction changes (-E2BIG).
+ */
+#define BATCHPOKE_MAX_KEYS 65536
+#define BATCHPOKE_MAX_SITES 65536
 
 /**
  * struct batchpoke_key - a static key owned by the module that defines it,
  *                        flipped by batchpoke
- * @raw: the kernel's view of the key, written by the module loader's
- *       jump-label code at load; the key's ``__jump_table`` entries point
- *       here, so it must stay first. Its count and type stay zero: the
- *       kernel never patches the sites of a key that lives in the module
- *       owning them.
- * @name: the key's name within its module, ``[A-Za-z0-9_.-]``; static.
+ * @raw: the kernel's view of the key; the key's ``__jump_table`` entries
+ *       point here, so it must stay first. The module loader's jump-label
+ *       code links it to the key's sites at load; registration unlinks it
+ *       (under ``jump_label_mutex``), so that the kernel's static-key API,
+ *       should ``&key.raw`` reach it by mistake, patches nothing (it only
+ *       moves a count batchpoke never reads). Never pass it to the
+ *       kernel's API.
+ * @name: the key's name within its module, ``[A-Za-z0-9_.-]``, not empty;
+ *        a static string. A zero-initialised key (NULL name) is refused.
+ *
+ * A key is a writable static of its module: defined at file scope with
+ * DEFINE_BATCHPOKE_KEY_*(), not ``const``, ``__ro_after_init`` or
+ * ``__initdata`` (-EFAULT).
  * @initially: the state the key's sites were compiled for.
  * @enabled: the state the sites hold or are being patched to; read it with
  *           READ_ONCE(), never write it (batchpoke does, under its lock).
@@ -188,11 +232,16 @@ struct batchpoke_stats {
  * usable; all or nothing. Keys stay registered until
  * batchpoke_unregister_keys() or until @owner goes away.
  *
- * Return: 0; -EINVAL for a key outside @owner's memory, a bad name, a
+ * Return: 0; -E2BIG for a @count above BATCHPOKE_MAX_KEYS; -EINVAL for
+ * NULL @keys with a non-zero @count, a NULL @owner, a key outside
+ * @owner's memory (or misaligned), a NULL, empty, too long or bad name, a
  * site outside @owner's core text (init text included) or holding
- * unexpected bytes, or NULL @keys with a non-zero @count; -EEXIST for a
- * name registered already; -ENODEV if @owner is going away or batchpoke is
- * shutting down; -ENOMEM.
+ * unexpected bytes; -EFAULT for a key in @owner's memory but not in its
+ * core writable data (const, __ro_after_init, __initdata); -EEXIST for a
+ * key registered already (under any name, as either kind) or listed
+ * twice, or a name taken; -EXDEV for a key other modules branch on (the
+ * kernel links it to their sites); -ENODEV if @owner is going away or
+ * batchpoke is shutting down; -ENOMEM.
  */
 int batchpoke_register_keys(struct module *owner, const struct batchpoke_key *const *keys,
 			    size_t count);
@@ -202,9 +251,11 @@ int batchpoke_register_keys(struct module *owner, const struct batchpoke_key *co
  * @owner: the calling module (THIS_MODULE)
  * @keys: @count key pointers, only compared; keys not registered by @owner
  *        are ignored. May be NULL when @count is 0.
- * @count: how many
+ * @count: how many, at most BATCHPOKE_MAX_KEYS
  *
- * Cannot fail. Returns once the keys' sysfs directories are gone.
+ * Cannot fail. Returns once the keys' sysfs directories are gone. A
+ * @count above BATCHPOKE_MAX_KEYS, or NULL @keys with a non-zero @count,
+ * unregisters nothing.
  */
 void batchpoke_unregister_keys(struct module *owner, const struct batchpoke_key *const *keys,
 			       size_t count);
@@ -216,13 +267,17 @@ void batchpoke_unregister_keys(struct module *owner, const struct batchpoke_key 
  * @flags: 0 or BATCHPOKE_APPLY_SERIAL
  * @report: if not NULL, receives what the transaction did
  *
- * All or nothing: on error no site and no key state has changed. Sleeps.
+ * All or nothing: on error no site and no key state has changed, and the
+ * refusal is counted in the stats' @refused. Sleeps. A key whose owner is
+ * going away can still be flipped here (by its owner's exit, say), not
+ * through sysfs.
  *
- * Return: 0; -ENOENT for a key that is not registered; -EINVAL for a key
- * listed twice, unknown @flags or NULL @changes with a non-zero @count;
- * -E2BIG for more than 65536 sites to change; -EIO if a site does not hold
- * what batchpoke left there; -ERANGE for a jump target out of rel32 range;
- * -ENOMEM; -ENODEV while batchpoke shuts down.
+ * Return: 0; -EINVAL for unknown @flags, NULL @changes with a non-zero
+ * @count or a key listed twice; -E2BIG for a @count above
+ * BATCHPOKE_MAX_KEYS or more than BATCHPOKE_MAX_SITES sites to change;
+ * -ENOENT for a key that is not registered (as a batchpoke key); -EIO if
+ * a site does not hold what batchpoke left there; -ERANGE for a jump
+ * target out of rel32 range; -ENOMEM; -ENODEV while batchpoke shuts down.
  */
 int batchpoke_apply(const struct batchpoke_change *changes, size_t count, u32 flags,
 		    struct batchpoke_report *report);
@@ -231,8 +286,10 @@ int batchpoke_apply(const struct batchpoke_change *changes, size_t count, u32 fl
  * struct batchpoke_static_key - an ordinary static key of the calling
  *                               module, to register with batchpoke
  * @key: the key: ``&var.key`` of DEFINE_STATIC_KEY_FALSE/TRUE(var); the
- *       module must define it and be its only user
- * @name: its name within the module, ``[A-Za-z0-9_.-]``; copied
+ *       module must define it (writable: not the ``_RO`` variants, not
+ *       ``__initdata``) and be its only user
+ * @name: its name within the module, ``[A-Za-z0-9_.-]``, not empty;
+ *        copied
  *
  * Use BATCHPOKE_STATIC_KEY() to fill one in.
  */
@@ -278,14 +335,20 @@ struct batchpoke_static_change {
  * nothing. Keys stay registered until batchpoke_unregister_static_keys()
  * or until @owner goes away.
  *
- * Return: 0; -EPERM for a key that is not in @owner's memory (another
- * module's key); -EXDEV for a key other modules use (it has sites outside
- * @owner: the kernel links it, JUMP_TYPE_LINKED); -EBUSY for a key whose
- * count is above 1 (static_key_slow_inc() users); -EINVAL for a bad name,
- * a site outside @owner's core text (init text included) or not holding
- * the instruction for the key's state, or NULL @keys with a non-zero
- * @count; -EEXIST for a name registered already; -ENODEV if @owner is
- * going away or batchpoke is shutting down; -ENOMEM.
+ * Return: 0; -E2BIG for a @count above BATCHPOKE_MAX_KEYS; -EPERM for a
+ * key that is not in @owner's memory (another module's key, the
+ * kernel's); -EFAULT for a key in @owner's memory but not in its core
+ * writable data (DEFINE_STATIC_KEY_FALSE_RO() and other __ro_after_init,
+ * __initdata, const); -EXDEV for a key other modules use (it has sites
+ * outside @owner: the kernel links it, JUMP_TYPE_LINKED); -EBUSY for a key
+ * whose count is above 1 (static_key_slow_inc() users); -EINVAL for a
+ * NULL, empty, too long or bad name, a site outside @owner's core text
+ * (init text included) or not holding the instruction for the key's
+ * state, NULL @keys with a non-zero @count or a NULL @owner; -EEXIST for
+ * a key registered already (under any name, as either kind: one
+ * ``struct static_key`` has one set of sites) or listed twice, or a name
+ * taken; -ENODEV if @owner is going away or batchpoke is shutting down;
+ * -ENOMEM.
  */
 int batchpoke_register_static_keys(struct module *owner, const struct batchpoke_static_key *keys,
 				   size_t count);
@@ -296,9 +359,11 @@ int batchpoke_register_static_keys(struct module *owner, const struct batchpoke_
  * @owner: the calling module (THIS_MODULE)
  * @keys: @count key pointers, only compared; keys not registered by @owner
  *        are ignored. May be NULL when @count is 0.
- * @count: how many
+ * @count: how many, at most BATCHPOKE_MAX_KEYS
  *
- * Cannot fail. The keys keep their state and stay ordinary static keys.
+ * Cannot fail. The keys keep their state and stay ordinary static keys. A
+ * @count above BATCHPOKE_MAX_KEYS, or NULL @keys with a non-zero @count,
+ * unregisters nothing.
  */
 void batchpoke_unregister_static_keys(struct module *owner, struct static_key *const *keys,
 				      size_t count);
@@ -319,7 +384,8 @@ void batchpoke_unregister_static_keys(struct module *owner, struct static_key *c
  * Return: 0; -EXDEV for a key another module has started to use since it
  * was registered; -EBUSY for a key whose count is above 1; -EAGAIN for a
  * key whose state changed (static_key_enable() or the like) while the
- * transaction was being planned: nothing changed, try again; otherwise as
+ * transaction was being planned: nothing changed, try again; -ENOENT for
+ * a key not registered as an ordinary static key; otherwise as
  * batchpoke_apply().
  */
 int batchpoke_apply_static(const struct batchpoke_static_change *changes, size_t count, u32 flags,

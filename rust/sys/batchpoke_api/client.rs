@@ -13,6 +13,7 @@
 // FFI (see rust/sys/mod.rs); client modules compile this file too.
 #![allow(unsafe_code)]
 
+use kernel::alloc::flags::__GFP_NOWARN;
 use kernel::prelude::*;
 
 use super::{Change, Key, Report, Stats, APPLY_SERIAL};
@@ -24,6 +25,13 @@ pub mod raw {
     use core::ffi::c_int;
 
     use super::{Change, Key, Report, Stats};
+
+    /// Most keys one call registers or unregisters, and most changes one
+    /// transaction holds (`BATCHPOKE_MAX_KEYS`): larger counts get `E2BIG`.
+    pub const MAX_KEYS: usize = 1 << 16;
+
+    /// Most sites one transaction changes (`BATCHPOKE_MAX_SITES`).
+    pub const MAX_SITES: usize = 1 << 16;
 
     // `struct module` contains arrays bindgen renders as empty structs,
     // which the lint flags; only pointers to it cross the boundary.
@@ -77,10 +85,18 @@ impl Registration {
     /// `THIS_MODULE`), with every site batchpoke finds for them in the
     /// module's jump table. Their directories appear under
     /// `/sys/kernel/batchpoke/keys/<module>.<key>/`.
+    ///
+    /// `E2BIG` for more than [`raw::MAX_KEYS`] keys, `EEXIST` for a key
+    /// registered already or listed twice, `EFAULT` for a key that is not
+    /// a writable static of `module`; the other errors are
+    /// `batchpoke_register_keys()`'s (`batchpoke.h`).
     pub fn new(module: &'static ThisModule, keys: &[&'static Key]) -> Result<Self> {
-        let mut raw = KVec::with_capacity(keys.len(), GFP_KERNEL)?;
+        if keys.len() > raw::MAX_KEYS {
+            return Err(E2BIG);
+        }
+        let mut raw = KVec::with_capacity(keys.len(), GFP_KERNEL | __GFP_NOWARN)?;
         for &key in keys {
-            raw.push(core::ptr::from_ref(key), GFP_KERNEL)?;
+            raw.push(core::ptr::from_ref(key), GFP_KERNEL | __GFP_NOWARN)?;
         }
         // SAFETY: `raw` holds `raw.len()` key pointers; `module` is the live
         // calling module, whose statics the keys are.
@@ -116,8 +132,9 @@ fn apply_flags(changes: &[Change], flags: u32) -> Result<Report> {
 
 /// Applies `changes` as one transaction: every site of every key in one
 /// batch, two sync rounds whatever their number. All or nothing: an
-/// unregistered key (`ENOENT`), a key named twice (`EINVAL`) or a site
-/// changed behind batchpoke's back (`EIO`) changes nothing.
+/// unregistered key (`ENOENT`), a key named twice (`EINVAL`), more than
+/// [`raw::MAX_KEYS`] changes or [`raw::MAX_SITES`] sites (`E2BIG`) or a
+/// site changed behind batchpoke's back (`EIO`) changes nothing.
 pub fn apply(changes: &[Change]) -> Result<Report> {
     apply_flags(changes, 0)
 }

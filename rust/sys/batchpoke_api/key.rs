@@ -20,26 +20,35 @@ use core::sync::atomic::{AtomicBool, Ordering};
 /// Every site is a real `__jump_table` entry whose key is `raw`, a genuine
 /// `struct static_key`: the module loader sorts the entries and the kernel's
 /// kprobes refuse to probe the sites (`jump_label_text_reserved()`). The
-/// kernel never patches the sites: a key that lives in the module owning
-/// its sites is only linked at load, never updated, and `raw` is never
-/// handed to `static_key_enable()`/`static_key_disable()`. Its count and
-/// type stay zero; the key's state is [`Key::is_enabled`].
+/// kernel never patches the sites: the loader links `raw` to them
+/// (`jump_label_add_module()` writes its entries pointer), and batchpoke
+/// unlinks it when the key is registered, under `jump_label_mutex`, so the
+/// kernel's static-key API, should `raw` reach it, only moves a count
+/// batchpoke never reads and patches nothing. The key's state is
+/// [`Key::is_enabled`].
+///
+/// A key must be a plain static of the module that registers it: in its
+/// writable data, not `const`, `__ro_after_init` or `__initdata`.
 ///
 /// The layout is `repr(C)` because batchpoke reads the keys of client
 /// modules, which compile this same definition.
 #[repr(C)]
 pub struct Key {
-    /// The kernel's view of the key, written by `jump_label_add_module()`
-    /// at load. Jump-table entries point here; it must stay first.
+    /// The kernel's view of the key: linked to its sites by
+    /// `jump_label_add_module()` at load, unlinked by batchpoke at
+    /// registration. Jump-table entries point here; it must stay first.
     raw: UnsafeCell<MaybeUninit<kernel::bindings::static_key>>,
-    /// A `&'static CStr`, kept thin so the layout is C's.
+    /// A `&'static CStr` for a key made by [`Key::new`], kept thin so the
+    /// layout is C's; in a key a C client defines, whatever it wrote
+    /// (NULL included), which batchpoke checks before reading.
     name: *const c_char,
     initially: bool,
     enabled: AtomicBool,
 }
 
 // SAFETY: `raw` is written only by the kernel's jump-label code while the
-// owning module loads, before any other thread can reach the key; `name`
+// owning module loads, before any other thread can reach the key, and by
+// batchpoke under `jump_label_mutex`, as the kernel writes it; `name`
 // points to an immutable static string; the rest is immutable or atomic.
 unsafe impl Sync for Key {}
 
@@ -70,11 +79,24 @@ impl Key {
         }
     }
 
-    /// The key's name within its module.
+    /// The key's name within its module; empty if the key has none (a C
+    /// key whose `name` is NULL, which batchpoke refuses to register).
     #[allow(clippy::disallowed_methods)]
     pub fn name(&self) -> &'static CStr {
-        // SAFETY: `name` came from a `&'static CStr` in `new`.
+        if self.name.is_null() {
+            return c"";
+        }
+        // SAFETY: a non-null `name` is a `&'static CStr` from `new`, or, in
+        // a key a C client defined, the static NUL-terminated string
+        // `batchpoke.h` requires `name` to be.
         unsafe { CStr::from_ptr(self.name) }
+    }
+
+    /// The `name` pointer as the key holds it, unchecked: batchpoke reads
+    /// the keys of C clients through it only after checking it.
+    #[doc(hidden)]
+    pub fn name_ptr(&self) -> *const c_char {
+        self.name
     }
 
     /// Whether the key is enabled now: the state its sites hold, or are
