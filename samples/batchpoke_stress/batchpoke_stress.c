@@ -11,11 +11,12 @@
  *                  site of a module, kprobes decode all of that module's
  *                  jump-label sites (jump_label_text_reserved()) on each
  *                  registration, under jump_label_mutex alone.
- * key=K[,L]        the struct static_key of a batchpoke key (its Key.raw,
- *                  which the module loader links to the key's entries):
- *                  between registrations the kthread of the same index
- *                  tries kprobes on the key's sites, which kprobes must
- *                  refuse with -EINVAL.
+ * key=K[,L]        the struct static_key of a batchpoke key (its Key.raw)
+ * table=T[,U]      and the __jump_table of the module owning it
+ *                  (/sys/module/<module>/sections/__jump_table): between
+ *                  registrations the kthread of the same index tries
+ *                  kprobes on the key's sites, which kprobes must refuse
+ *                  with -EINVAL.
  * static_keys=1    flip this module's own static keys with
  *                  static_branch_enable()/disable() and check their sites.
  * hit_probe=1      a kprobe on a function of this module that a kthread
@@ -47,6 +48,11 @@ static int nr_key;
 module_param_array(key, ulong, &nr_key, 0444);
 MODULE_PARM_DESC(key, "struct static_key whose sites kprobes must refuse, one per probe");
 
+static unsigned long table[STORMS];
+static int nr_table;
+module_param_array(table, ulong, &nr_table, 0444);
+MODULE_PARM_DESC(table, "__jump_table of the module owning each key");
+
 static bool static_keys;
 module_param(static_keys, bool, 0444);
 MODULE_PARM_DESC(static_keys, "Flip this module's static keys in a loop");
@@ -76,34 +82,37 @@ static struct {
 #define BUMP(var) WRITE_ONCE(var, (var) + 1)
 
 /*
- * The sites of the key at @addr: the module loader links a key that lives
- * in the module owning its sites to its first entry of the sorted jump
- * table, and the key's entries follow one another. The entry after the
- * last may lie past the end of the table, so entries are copied without
- * trusting the mapping.
+ * The sites of the key at @addr, from the jump table at @table of the
+ * module that owns it. The loader sorts a module's table by key, so the
+ * key's entries follow one another; batchpoke unlinks the key from them
+ * at registration, so they are found by walking the table rather than
+ * through the key. The table's end is not known here: entries are copied
+ * without trusting the mapping, and the walk is bounded.
  */
-static int find_sites(struct storm *s, unsigned long addr)
+static int find_sites(struct storm *s, unsigned long addr, unsigned long table)
 {
-	struct static_key *k = (struct static_key *)addr;
-	struct jump_entry *e = (struct jump_entry *)(k->type & ~JUMP_TYPE_MASK);
+	struct jump_entry *e = (struct jump_entry *)table;
 	struct jump_entry copy;
+	unsigned long n;
 
-	if (!e || (k->type & JUMP_TYPE_LINKED))
-		return -ENOENT;
 	s->sites = kvmalloc_array(MAX_SITES, sizeof(*s->sites), GFP_KERNEL);
 	if (!s->sites)
 		return -ENOMEM;
-	for (; s->nr_sites < MAX_SITES; e++) {
+	for (n = 0; n < 4 * MAX_SITES && s->nr_sites < MAX_SITES; n++, e++) {
 		unsigned long code;
 
-		if (copy_from_kernel_nofault(&copy, e, sizeof(copy)) ||
-		    (unsigned long)&e->key + (copy.key & ~3L) != addr)
+		if (copy_from_kernel_nofault(&copy, e, sizeof(copy)))
 			break;
+		if ((unsigned long)&e->key + (copy.key & ~3L) != addr) {
+			if (s->nr_sites)
+				break;
+			continue;
+		}
 		code = (unsigned long)&e->code + copy.code;
 		s->sites[s->nr_sites++] = code;
 		s->max_site = max(s->max_site, code);
 	}
-	return 0;
+	return s->nr_sites ? 0 : -ENOENT;
 }
 
 static int try_probe(unsigned long addr)
@@ -311,7 +320,7 @@ static int __init stress_init(void)
 		struct storm *s = &storms[i];
 
 		if (i < nr_key && key[i]) {
-			ret = find_sites(s, key[i]);
+			ret = i < nr_table ? find_sites(s, key[i], table[i]) : -EINVAL;
 			if (ret)
 				goto fail;
 		}

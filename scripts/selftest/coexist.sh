@@ -98,10 +98,12 @@ coexist_cases() {
 	# jump_label_mutex while it patches.
 	tb=$(kprobe_target batchpoke) tt=$(kprobe_target batchpoke_test)
 	kb=$(ksym_of batchpoke 4demo6DEMO_D) kt=$(ksym_of batchpoke_test 4keys5S1024)
+	jb=$(cat /sys/module/batchpoke/sections/__jump_table 2>/dev/null)
+	jt=$(cat /sys/module/batchpoke_test/sections/__jump_table 2>/dev/null)
 	ktap_diag "kprobe storm targets: ${tb:-none} in batchpoke, ${tt:-none} in batchpoke_test"
 	loaded=0
-	if [ -n "$tb" ] && [ -n "$tt" ] && [ -n "$kb" ] && [ -n "$kt" ] &&
-		insmod "$MODDIR/batchpoke_stress.ko" probe=0x"${tb%% *}",0x"${tt%% *}" key=0x"$kb",0x"$kt"; then
+	if [ -n "$tb" ] && [ -n "$tt" ] && [ -n "$kb" ] && [ -n "$kt" ] && [ -n "$jb" ] && [ -n "$jt" ] &&
+		insmod "$MODDIR/batchpoke_stress.ko" probe=0x"${tb%% *}",0x"${tt%% *}" key=0x"$kb",0x"$kt" table="$jb,$jt"; then
 		loaded=1
 	fi
 	# The probes lie above every site of the keys flipped (as the sites
