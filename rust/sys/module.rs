@@ -10,10 +10,8 @@ use core::ptr::NonNull;
 use kernel::prelude::*;
 
 use super::bindings;
-use super::static_key::StaticKey;
-use super::text::read_text;
 use crate::batchpoke_api::Key;
-use crate::pure::insn::{Insn, Width};
+use crate::pure::insn::{Insn, Width, MAX_INSN_SIZE};
 use crate::pure::site::Site;
 
 /// A loaded module whose jump table and text batchpoke may read.
@@ -300,6 +298,22 @@ pub(crate) struct JumpEntry {
     pub(crate) likely: bool,
 }
 
+/// Reads the `len` bytes (at most [`MAX_INSN_SIZE`]) of kernel text at
+/// `addr`.
+///
+/// # Safety
+///
+/// `addr..addr + len` must be mapped kernel text that stays mapped for the
+/// call.
+pub(super) unsafe fn read_text(addr: usize, len: usize) -> Insn {
+    let mut bytes = [0u8; MAX_INSN_SIZE];
+    for (i, byte) in bytes.iter_mut().take(len).enumerate() {
+        // SAFETY: within the mapped range the caller guarantees.
+        *byte = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
+    }
+    Insn::from_prefix(bytes, len)
+}
+
 fn rel(field: usize, offset: c_long) -> usize {
     field.wrapping_add(offset as usize)
 }
@@ -323,7 +337,6 @@ pub(crate) struct Registered<T> {
 /// What a client module registers with batchpoke: a key, in its memory.
 pub(crate) trait InModule: Sync {}
 impl InModule for Key {}
-impl InModule for StaticKey {}
 
 // SAFETY: `T` is `Sync`, and the pointee outlives this (type invariant).
 unsafe impl<T: InModule> Send for Registered<T> {}

@@ -25,6 +25,7 @@ use core::ffi::CStr;
 use kernel::prelude::*;
 
 use super::bindings;
+use super::module::InModule;
 use super::text::TextGuard;
 use crate::batchpoke_api::Key;
 
@@ -36,6 +37,7 @@ pub(crate) struct StaticKey(UnsafeCell<bindings::static_key>);
 // its count, and reads its type with `jump_label_mutex` held, like the
 // kernel.
 unsafe impl Sync for StaticKey {}
+impl InModule for StaticKey {}
 
 impl StaticKey {
     fn as_raw(&self) -> *mut bindings::static_key {

@@ -14,8 +14,8 @@ use kernel::prelude::*;
 
 use super::bindings;
 use super::int3::ACTIVE;
-use super::module::ModuleRef;
-use crate::pure::insn::{Insn, MAX_INSN_SIZE};
+use super::module::{read_text, ModuleRef};
+use crate::pure::insn::Insn;
 use crate::pure::pages::{alias_offset, pages_touched};
 use crate::pure::plan::{self, PlanError, Poke, Text};
 
@@ -179,22 +179,6 @@ impl Drop for TextGuard<'_> {
             bindings::cpus_read_unlock();
         }
     }
-}
-
-/// Reads the `len` bytes (at most [`MAX_INSN_SIZE`]) of kernel text at
-/// `addr`.
-///
-/// # Safety
-///
-/// `addr..addr + len` must be mapped kernel text that stays mapped for the
-/// call.
-pub(super) unsafe fn read_text(addr: usize, len: usize) -> Insn {
-    let mut bytes = [0u8; MAX_INSN_SIZE];
-    for (i, byte) in bytes.iter_mut().take(len).enumerate() {
-        // SAFETY: within the mapped range the caller guarantees.
-        *byte = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
-    }
-    Insn::from_prefix(bytes, len)
 }
 
 /// The pokes of one transaction, each proven at [`TextPokes::push`] to lie
