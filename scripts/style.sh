@@ -39,6 +39,12 @@ else
 	echo "$outside" | sed 's/^/# /'
 	status=1
 fi
+# The checker itself first: it must see cycles planted in the shapes of
+# the module's own files (names with digits, names that start with "mod").
+while IFS= read -r line; do
+	echo "$line"
+	case $line in "not ok "*) status=1 ;; esac
+done < <("$here/import-cycles-test.sh")
 if out=$(python3 "$here/import-cycles.py" 2>&1); then
 	echo "ok no_import_cycles"
 else
