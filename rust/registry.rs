@@ -10,7 +10,7 @@
 //! ([`Registry::add_pending`], then [`Registry::go_live`] once its
 //! directory exists) and leaves in two: [`Registry::retire`] marks it dead
 //! under the lock (from then on it is invisible), and the caller removes
-//! its directory with the lock dropped ([`Registry::take_dead_dir`]) before
+//! its directory with the lock dropped ([`Registry::take_dead_dirs`]) before
 //! [`Registry::remove_dead`] forgets it. Retiring allocates nothing, so
 //! unregistration cannot fail.
 
@@ -689,7 +689,8 @@ impl Registry {
     /// many there were.
     pub(crate) fn retire_module(&mut self, owner: Option<*const bindings::module>) -> usize {
         let mut count = 0;
-        for entry in self.entries.iter_mut() {
+        for (step, entry) in self.entries.iter_mut().enumerate() {
+            yield_every(step);
             let owned = match owner {
                 Some(owner) => entry.is_owned_by(owner),
                 None => true,
@@ -702,12 +703,34 @@ impl Registry {
         count
     }
 
-    /// One sysfs directory of a dead key, to drop after unlocking.
-    pub(crate) fn take_dead_dir(&mut self) -> Option<Dir> {
-        self.entries
-            .iter_mut()
-            .filter(|e| e.status == Status::Dead)
-            .find_map(|e| e.dir.take())
+    /// The sysfs directories of the dead keys, to drop after unlocking: all
+    /// of them in one pass, or one if the vector to hold them all cannot
+    /// be had (the caller comes back for the rest), or none if not even
+    /// that (they stay with their entries, for the next removal).
+    pub(crate) fn take_dead_dirs(&mut self) -> KVec<Dir> {
+        let dead = |e: &&mut KBox<KeyEntry>| e.status == Status::Dead && e.dir.is_some();
+        let count = self.entries.iter_mut().filter(dead).count();
+        let mut dirs = KVec::new();
+        let room = if dirs.reserve(count, caller_sized()).is_ok() {
+            count
+        } else {
+            usize::from(dirs.reserve(1, caller_sized()).is_ok())
+        };
+        for (step, entry) in self.entries.iter_mut().filter(dead).take(room).enumerate() {
+            yield_every(step);
+            if let Some(dir) = entry.dir.take() {
+                // Within the room reserved above: no allocation, no failure
+                // (a failed push would drop the directory under the lock).
+                let _ = dirs.push(dir, caller_sized());
+            }
+        }
+        dirs
+    }
+
+    /// Whether the int3 handler's table is not this registry's (a rebuild
+    /// failed) and must be rebuilt even if no key went.
+    pub(crate) fn table_stale(&self) -> bool {
+        self.table_stale
     }
 
     /// Forgets the dead keys; their directories must be gone already.

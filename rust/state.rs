@@ -124,15 +124,25 @@ impl State {
         listed: impl Fn(KeyId) -> bool,
     ) -> usize {
         let count = self.registry.lock().retire_keys(owner, listed);
-        self.remove_dead();
+        self.remove_retired(count);
         count
     }
 
     /// Removes every key of `owner`. Returns how many there were.
     pub(crate) fn unregister_module(&self, owner: *const bindings::module) -> usize {
         let count = self.registry.lock().retire_module(Some(owner));
-        self.remove_dead();
+        self.remove_retired(count);
         count
+    }
+
+    /// Removes what was just retired. Nothing retired (a module without
+    /// keys going, an empty unregistration) costs nothing: no table
+    /// rebuild, no RCU grace period, unless an earlier rebuild failed.
+    fn remove_retired(&self, retired: usize) {
+        if retired == 0 && !self.registry.lock().table_stale() {
+            return;
+        }
+        self.remove_dead();
     }
 
     /// Removes every key and the sysfs tree; nothing can be registered after.
@@ -148,12 +158,12 @@ impl State {
 
     fn remove_dead(&self) {
         loop {
-            let dir = self.registry.lock().take_dead_dir();
-            match dir {
-                // Dropped here, with the lock released.
-                Some(dir) => drop(dir),
-                None => break,
+            let dirs = self.registry.lock().take_dead_dirs();
+            if dirs.is_empty() {
+                break;
             }
+            // Dropped here, with the lock released.
+            drop(dirs);
         }
         let mut registry = self.registry.lock();
         registry.remove_dead();

@@ -8,7 +8,8 @@
  * trap: write a kernel address; the int3 handler is called as if a CPU had
  *   trapped on an int3 there (a stale fetch, say), and reading gives its
  *   verdict: "stop 0x<where the CPU continues>" or "done" (not batchpoke's),
- *   then "table <N> sites": how many sites the handler knows.
+ *   then "table <N> sites": how many sites the handler knows, and
+ *   "replaced <N> times": how often its table was installed or cleared.
  *
  * The file operations are C because DEFINE_SHOW_ATTRIBUTE() and, on 7.3,
  * debugfs_create_file() are macros.
@@ -45,6 +46,7 @@ DEFINE_SHOW_ATTRIBUTE(batchpoke_sites);
  */
 int batchpoke_int3_notify(struct notifier_block *nb, unsigned long val, void *data);
 size_t batchpoke_int3_table_len(void);
+size_t batchpoke_int3_table_replacements(void);
 
 /* The last verdict of the trap file: 0 before the first write. */
 static atomic_long_t trap_verdict;
@@ -94,6 +96,7 @@ static int batchpoke_trap_show(struct seq_file *m, void *v)
 	listed = batchpoke_int3_table_len();
 	rcu_read_unlock();
 	seq_printf(m, "table %zu sites\n", listed);
+	seq_printf(m, "replaced %zu times\n", batchpoke_int3_table_replacements());
 	return 0;
 }
 

@@ -227,6 +227,11 @@ impl SiteTable {
 /// after a grace period.
 static TABLE: AtomicPtr<SiteTable> = AtomicPtr::new(ptr::null_mut());
 
+/// How many times a table was installed or cleared since load: debugfs
+/// `trap` shows it, so a test sees that a module without keys going costs
+/// no rebuild (and no RCU grace period).
+static TABLE_REPLACEMENTS: AtomicUsize = AtomicUsize::new(0);
+
 /// The `len` bytes (at most [`MAX_INSN_SIZE`]) the site at `addr` holds
 /// now, read the way the instruction fetch reads them: byte by byte, as
 /// other CPUs write them.
@@ -505,6 +510,7 @@ impl SiteTableSlot {
         }
         // INVARIANT: `table` is null or from `KBox::into_raw`, now ours.
         TABLE.store(table, Ordering::Release);
+        TABLE_REPLACEMENTS.fetch_add(1, Ordering::Relaxed);
         if old.is_null() {
             return;
         }
@@ -536,6 +542,12 @@ unsafe extern "C" fn batchpoke_int3_table_len() -> usize {
     // SAFETY: an installed table is freed only after a grace period, and
     // the caller is in an RCU read-side critical section.
     unsafe { as_ref(table.cast_const()) }.map_or(0, |table| table.len)
+}
+
+/// How many times the table was replaced since load, for debugfs `trap`.
+#[no_mangle]
+extern "C" fn batchpoke_int3_table_replacements() -> usize {
+    TABLE_REPLACEMENTS.load(Ordering::Relaxed)
 }
 
 impl Drop for Int3Handler {
