@@ -4,6 +4,8 @@
 # and counts LIFECYCLE_CASES in its plan. Uses batchpoke.sh's SYS, KEYS and
 # MODDIR, ktap.sh and measure.sh. Leaves batchpoke freshly loaded.
 #
+#   no cost        an unrelated module's load and unload replace no table
+#                  and run no sync round;
 #   unload races   rmmod batchpoke while an unrelated module loads and
 #                  unloads in a loop and a writer keeps a serial 512-site
 #                  transaction in flight;
@@ -13,7 +15,7 @@
 #                  transaction: waited for, never a splat.
 #
 # The number of cases is fixed whatever happens: LIFECYCLE_CASES.
-LIFECYCLE_CASES=14
+LIFECYCLE_CASES=15
 
 # A use-after-free in these races shows only under KASAN (the debug flavor):
 # there the unload race runs longest; the slab check, which KASAN's
@@ -306,8 +308,36 @@ lc_inflight_client() {
 	echo "$log" | grep -E "$LC_SPLAT" >>/tmp/lc-splat
 }
 
+# A module without keys costs batchpoke nothing when it loads or unloads
+# (issue 20): no rebuild of the int3 handler's table (whose replacement
+# waits for an RCU grace period) and no sync round, with batchpoke's own
+# keys registered (so there is a table to rebuild).
+lc_unrelated_costs_nothing() {
+	name=unrelated_module_load_unload_replaces_no_table_and_syncs_nothing
+	if [ ! -f "$MODDIR/batchpoke_canary.ko" ]; then ktap_skip $name "batchpoke_canary.ko missing"; return; fi
+	trap_file=/sys/kernel/debug/batchpoke/trap
+	replaced_before=$(sed -n 's/^replaced \([0-9]*\) times$/\1/p' $trap_file)
+	sites=$(sed -n 's/^table \([0-9]*\) sites$/\1/p' $trap_file)
+	rounds_before=$(stat_of sync_rounds)
+	i=0 msg=
+	while [ $i -lt 20 ]; do
+		insmod "$MODDIR/batchpoke_canary.ko" && rmmod batchpoke_canary || { msg="cycle $i: insmod/rmmod canary"; break; }
+		i=$((i + 1))
+	done
+	replaced_after=$(sed -n 's/^replaced \([0-9]*\) times$/\1/p' $trap_file)
+	rounds_after=$(stat_of sync_rounds)
+	ktap_diag "$i canary cycles: table of ${sites:-?} sites replaced ${replaced_before:-?} -> ${replaced_after:-?} times, sync rounds $rounds_before -> $rounds_after"
+	if [ -z "$msg" ] && [ "${sites:-0}" -gt 0 ] && [ -n "$replaced_before" ] &&
+		[ "$replaced_after" = "$replaced_before" ] && [ "$rounds_after" = "$rounds_before" ]; then
+		ktap_ok $name
+	else
+		ktap_fail $name "${msg:-table replaced or sync rounds run by a module without keys}"
+	fi
+}
+
 lifecycle_cases() {
 	lc_reload
+	lc_unrelated_costs_nothing
 	lc_unload_races
 	lc_client_gone
 	lc_splats >/tmp/lc-splat
