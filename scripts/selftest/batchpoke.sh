@@ -20,6 +20,7 @@ here=$(dirname "$0")
 . "$here/lifecycle.sh"
 . "$here/cclient.sh"
 . "$here/mistakes.sh"
+. "$here/fuzz.sh"
 . "$here/skeys.sh"
 . "$here/trap.sh"
 . "$here/benchmod.sh"
@@ -28,7 +29,7 @@ SYS=/sys/kernel/batchpoke
 KEYS=$SYS/keys
 
 if [ "$(id -u)" != 0 ]; then echo "# batchpoke selftest: must be root"; exit 4; fi
-for m in batchpoke batchpoke_test batchpoke_demo batchpoke_cclient batchpoke_mistakes batchpoke_skeys batchpoke_skeys_user; do
+for m in batchpoke batchpoke_test batchpoke_demo batchpoke_cclient batchpoke_mistakes batchpoke_fuzz batchpoke_fuzz_a batchpoke_fuzz_b batchpoke_skeys batchpoke_skeys_user; do
 	if [ ! -f "$MODDIR/$m.ko" ]; then echo "# batchpoke selftest: $MODDIR/$m.ko missing"; exit 4; fi
 done
 if grep -q '^batchpoke ' /proc/modules; then echo "# batchpoke is already loaded; unload it first"; exit 4; fi
@@ -81,7 +82,7 @@ expect_big_refused() {
 # flip KEY VALUE: sets a key through its enabled file.
 flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
-ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + MISTAKES_CASES + SKEYS_CASES + TRAP_CASES + BENCHMOD_CASES))
+ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + MISTAKES_CASES + FUZZ_CASES + SKEYS_CASES + TRAP_CASES + BENCHMOD_CASES))
 
 # --- loading --------------------------------------------------------------------
 if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
@@ -388,6 +389,9 @@ skeys_cases
 
 # --- client mistakes: every input rule broken, each refused ------------------------------
 mistakes_cases
+
+# --- the model-based API fuzzer: random steps, each checked against a model ------------
+fuzz_cases
 
 # --- the benchmark sample's keys and workloads ------------------------------------------
 benchmod_cases

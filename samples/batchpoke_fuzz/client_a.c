@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: GPL-2.0
+/* A fuzz client; the body is shared with client_b.c. */
+#include "client_body.h"
