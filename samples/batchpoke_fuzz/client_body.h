@@ -49,10 +49,10 @@ static noinline unsigned int probe_bp(unsigned int key)
 	case 3:
 		return READ_ONCE(bp3.enabled) ? 3 : 0;
 	case FUZZ_BAD_PROBE:
-		return batchpoke_branch_unlikely(null_name) |
-		       batchpoke_branch_unlikely(empty_name) |
-		       batchpoke_branch_unlikely(bad_chars) |
-		       batchpoke_branch_unlikely(long_name) |
+		return batchpoke_branch_unlikely(null_name) +
+		       batchpoke_branch_unlikely(empty_name) +
+		       batchpoke_branch_unlikely(bad_chars) +
+		       batchpoke_branch_unlikely(long_name) +
 		       static_branch_unlikely(&ro_sk);
 	}
 	return ~0U;

@@ -14,7 +14,9 @@
  * Loading and unloading clients (forget=1: without unregistering) is the
  * selftest's part (scripts/selftest/fuzz.sh), between runs.
  *
- * /sys/kernel/batchpoke_fuzz/:
+ * /sys/kernel/debug/batchpoke_fuzz/ (debugfs: a run writes batchpoke's
+ * sysfs files, which a write to a sysfs file of its own could not do
+ * without nesting sysfs's sb_writers):
  *
  *   run       write "<seed> <steps>": one run, with the clients loaded now;
  *             the same seed with the same clients replays the same steps
@@ -23,20 +25,53 @@
  *   expected  the keys the model says are registered, one
  *             "<module>.<key>" per line
  */
+#include <linux/debugfs.h>
 #include <linux/kernel.h>
-#include <linux/kobject.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
-#include <linux/sysfs.h>
+#include <linux/uaccess.h>
 
 #include "fuzz.h"
 
 struct fuzz_slot fuzz_slots[FUZZ_SLOTS];
 /* Held by a run and by attach and detach: a client never leaves mid-step. */
 static DEFINE_MUTEX(fuzz_lock);
+/*
+ * What the debugfs files show, written under fuzz_lock and copied out
+ * under report_lock alone: a reader (under seq_file's lock) never waits
+ * for fuzz_lock, which a run holds while it reads batchpoke's sysfs files
+ * (under theirs).
+ */
+static DEFINE_MUTEX(report_lock);
 static char fuzz_result[1024] = "no run\n";
+static char fuzz_expected[FUZZ_SLOTS * (FUZZ_BP_KEYS + FUZZ_SK_KEYS) * 64];
+
+/* The keys the model says are registered, for `expected`; fuzz_lock held. */
+static void fuzz_publish_expected(void)
+{
+	struct fuzz_ref ref;
+	unsigned int key;
+	char name[64];
+	size_t len = 0;
+
+	mutex_lock(&report_lock);
+	fuzz_expected[0] = 0;
+	for (ref.slot = 0; ref.slot < FUZZ_SLOTS; ref.slot++) {
+		if (!fuzz_slots[ref.slot].client)
+			continue;
+		for (key = 0; key < FUZZ_BP_KEYS + FUZZ_SK_KEYS; key++) {
+			ref.sk = key >= FUZZ_BP_KEYS;
+			ref.index = ref.sk ? key - FUZZ_BP_KEYS : key;
+			if (fuzz_key_of(ref)->registered && fuzz_full_name(ref, name, sizeof(name)) > 0)
+				len += scnprintf(fuzz_expected + len, sizeof(fuzz_expected) - len,
+						 "%s\n", name);
+		}
+	}
+	mutex_unlock(&report_lock);
+}
 
 /* splitmix64: every step's draw follows from the seed alone. */
 u64 fuzz_rand(struct fuzz_run *run)
@@ -96,6 +131,7 @@ int batchpoke_fuzz_attach(struct fuzz_client *client)
 		ret = 0;
 		break;
 	}
+	fuzz_publish_expected();
 	mutex_unlock(&fuzz_lock);
 	return ret;
 }
@@ -109,6 +145,7 @@ void batchpoke_fuzz_detach(struct fuzz_client *client)
 	for (slot = fuzz_slots; slot < fuzz_slots + FUZZ_SLOTS; slot++)
 		if (slot->client == client)
 			slot->client = NULL;
+	fuzz_publish_expected();
 	mutex_unlock(&fuzz_lock);
 }
 EXPORT_SYMBOL_GPL(batchpoke_fuzz_detach);
@@ -149,80 +186,68 @@ static int fuzz_run(u64 seed, u64 steps)
 			cond_resched();
 		}
 	}
+	mutex_lock(&report_lock);
 	fuzz_report(run, seed, steps);
+	mutex_unlock(&report_lock);
+	fuzz_publish_expected();
 	mutex_unlock(&fuzz_lock);
 	kfree(run);
 	return 0;
 }
 
-static ssize_t run_store(struct kobject *kobj, struct kobj_attribute *attr, const char *buf,
-			 size_t count)
+static ssize_t run_write(struct file *file, const char __user *ubuf, size_t count, loff_t *ppos)
 {
+	char buf[64] = {};
 	u64 seed, steps;
 	int ret;
 
+	if (count >= sizeof(buf))
+		return -E2BIG;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
 	if (sscanf(buf, "%llu %llu", &seed, &steps) != 2)
 		return -EINVAL;
 	ret = fuzz_run(seed, steps);
 	return ret ? ret : count;
 }
 
-static ssize_t result_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
-{
-	ssize_t len;
-
-	mutex_lock(&fuzz_lock);
-	len = sysfs_emit(buf, "%s", fuzz_result);
-	mutex_unlock(&fuzz_lock);
-	return len;
-}
-
-static ssize_t expected_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
-{
-	struct fuzz_ref ref;
-	char name[128];
-	int len = 0;
-
-	mutex_lock(&fuzz_lock);
-	for (ref.slot = 0; ref.slot < FUZZ_SLOTS; ref.slot++) {
-		if (!fuzz_slots[ref.slot].client)
-			continue;
-		for (ref.sk = false, ref.index = 0; ref.index < FUZZ_BP_KEYS; ref.index++)
-			if (fuzz_key_of(ref)->registered && fuzz_full_name(ref, name, sizeof(name)) > 0)
-				len += sysfs_emit_at(buf, len, "%s\n", name);
-		for (ref.sk = true, ref.index = 0; ref.index < FUZZ_SK_KEYS; ref.index++)
-			if (fuzz_key_of(ref)->registered && fuzz_full_name(ref, name, sizeof(name)) > 0)
-				len += sysfs_emit_at(buf, len, "%s\n", name);
-	}
-	mutex_unlock(&fuzz_lock);
-	return len;
-}
-
-static struct kobj_attribute run_attr = __ATTR_WO(run);
-static struct kobj_attribute result_attr = __ATTR_RO(result);
-static struct kobj_attribute expected_attr = __ATTR_RO(expected);
-static struct attribute *fuzz_attrs[] = {
-	&run_attr.attr, &result_attr.attr, &expected_attr.attr, NULL,
+static const struct file_operations run_fops = {
+	.owner = THIS_MODULE,
+	.write = run_write,
 };
-static const struct attribute_group fuzz_group = { .attrs = fuzz_attrs };
-static struct kobject *fuzz_kobj;
+
+static int result_show(struct seq_file *m, void *unused)
+{
+	mutex_lock(&report_lock);
+	seq_puts(m, fuzz_result);
+	mutex_unlock(&report_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(result);
+
+static int expected_show(struct seq_file *m, void *unused)
+{
+	mutex_lock(&report_lock);
+	seq_puts(m, fuzz_expected);
+	mutex_unlock(&report_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(expected);
+
+static struct dentry *fuzz_dir;
 
 static int __init fuzz_init(void)
 {
-	int ret;
-
-	fuzz_kobj = kobject_create_and_add("batchpoke_fuzz", kernel_kobj);
-	if (!fuzz_kobj)
-		return -ENOMEM;
-	ret = sysfs_create_group(fuzz_kobj, &fuzz_group);
-	if (ret)
-		kobject_put(fuzz_kobj);
-	return ret;
+	fuzz_dir = debugfs_create_dir("batchpoke_fuzz", NULL);
+	debugfs_create_file("run", 0200, fuzz_dir, NULL, &run_fops);
+	debugfs_create_file("result", 0400, fuzz_dir, NULL, &result_fops);
+	debugfs_create_file("expected", 0400, fuzz_dir, NULL, &expected_fops);
+	return 0;
 }
 
 static void __exit fuzz_exit(void)
 {
-	kobject_put(fuzz_kobj);
+	debugfs_remove(fuzz_dir);
 }
 
 module_init(fuzz_init);

@@ -14,7 +14,7 @@
 FUZZ_CASES=4
 FUZZ_ROUNDS=${FUZZ_ROUNDS:-20}
 FUZZ_STEPS=${FUZZ_STEPS:-500}
-FZ=/sys/kernel/batchpoke_fuzz
+FZ=/sys/kernel/debug/batchpoke_fuzz
 FZ_SPLAT='Oops|BUG|WARNING|Call Trace|page allocation failure|KASAN|general protection|UBSAN'
 
 # The next draw of the run's generator (a 31-bit LCG), in fz_draw.
@@ -37,8 +37,12 @@ fuzz_cases() {
 		return
 	fi
 	ktap_diag "fuzz: seed $seed, $FUZZ_ROUNDS runs of $FUZZ_STEPS steps (replay: FUZZ_SEED=$seed)"
-	round=0 steps=0 model_msg= list_msg= returned= loads=0 forgets=0
-	while [ $round -lt "$FUZZ_ROUNDS" ]; do
+	round=0 steps=0 model_msg= list_msg= returned= loads=2 forgets=0
+	# Both clients first, so that the steps that mix owners' keys run.
+	insmod "$MODDIR/batchpoke_fuzz_a.ko" && insmod "$MODDIR/batchpoke_fuzz_b.ko" forget=1 ||
+		model_msg="insmod batchpoke_fuzz_a/b failed"
+	forgets=1
+	while [ -z "$model_msg" ] && [ $round -lt "$FUZZ_ROUNDS" ]; do
 		# Load or unload a client (or neither), then one run.
 		fz_next
 		client=batchpoke_fuzz_$(echo a b | cut -d' ' -f$((fz_draw % 2 + 1)))
