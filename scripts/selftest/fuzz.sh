@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# The model-based API fuzzer (samples/batchpoke_fuzz): FUZZ_ROUNDS runs of
-# FUZZ_STEPS random steps each (register, unregister, apply, apply_static,
+# The model-based API fuzzer (samples/batchpoke_fuzz): API_FUZZ_ROUNDS runs of
+# API_FUZZ_STEPS random steps each (register, unregister, apply, apply_static,
 # sysfs transactions and enabled writes, the kernel's static-key API on
 # registered keys, valid calls and the mistakes of a catalogue), every
 # step checked against the fuzzer's model; between runs the two fuzz
@@ -9,11 +9,11 @@
 # with batchpoke loaded and counts FUZZ_CASES in its plan (uses its KEYS,
 # MODDIR, klog_clear and ktap.sh).
 #
-# One seed (FUZZ_SEED, else the clock) draws every step and every load and
-# unload; it is printed, and FUZZ_SEED=<seed> replays the run.
+# One seed (API_FUZZ_SEED, else the clock) draws every step and every load and
+# unload; it is printed, and API_FUZZ_SEED=<seed> replays the run.
 FUZZ_CASES=4
-FUZZ_ROUNDS=${FUZZ_ROUNDS:-20}
-FUZZ_STEPS=${FUZZ_STEPS:-500}
+API_FUZZ_ROUNDS=${API_FUZZ_ROUNDS:-20}
+API_FUZZ_STEPS=${API_FUZZ_STEPS:-500}
 FZ=/sys/kernel/debug/batchpoke_fuzz
 FZ_SPLAT='Oops|BUG|WARNING|Call Trace|page allocation failure|KASAN|general protection|UBSAN'
 
@@ -27,7 +27,7 @@ fz_listing() { ls "$KEYS" | grep '^batchpoke_fuzz_' | sort | tr '\n' ' '; }
 fz_expected() { sort "$FZ/expected" | tr '\n' ' '; }
 
 fuzz_cases() {
-	seed=${FUZZ_SEED:-$(date +%s)}
+	seed=${API_FUZZ_SEED:-$(date +%s)}
 	FZ_STATE=$((seed % 2147483648))
 	klog_clear
 	if ! insmod "$MODDIR/batchpoke_fuzz.ko"; then
@@ -36,13 +36,13 @@ fuzz_cases() {
 		while [ $i -lt $FUZZ_CASES ]; do ktap_skip fuzz "batchpoke_fuzz did not load"; i=$((i + 1)); done
 		return
 	fi
-	ktap_diag "fuzz: seed $seed, $FUZZ_ROUNDS runs of $FUZZ_STEPS steps (replay: FUZZ_SEED=$seed)"
+	ktap_diag "fuzz: seed $seed, $API_FUZZ_ROUNDS runs of $API_FUZZ_STEPS steps (replay: API_FUZZ_SEED=$seed)"
 	round=0 steps=0 model_msg= list_msg= returned= loads=2 forgets=0
 	# Both clients first, so that the steps that mix owners' keys run.
 	insmod "$MODDIR/batchpoke_fuzz_a.ko" && insmod "$MODDIR/batchpoke_fuzz_b.ko" forget=1 ||
 		model_msg="insmod batchpoke_fuzz_a/b failed"
 	forgets=1
-	while [ -z "$model_msg" ] && [ $round -lt "$FUZZ_ROUNDS" ]; do
+	while [ -z "$model_msg" ] && [ $round -lt "$API_FUZZ_ROUNDS" ]; do
 		# Load or unload a client (or neither), then one run.
 		fz_next
 		client=batchpoke_fuzz_$(echo a b | cut -d' ' -f$((fz_draw % 2 + 1)))
@@ -61,7 +61,7 @@ fuzz_cases() {
 				list_msg="after $client came or went: sysfs '$(fz_listing)', model '$(fz_expected)'"
 			fi
 		fi
-		echo "$((seed + round)) $FUZZ_STEPS" >"$FZ/run"
+		echo "$((seed + round)) $API_FUZZ_STEPS" >"$FZ/run"
 		result=$(head -n 1 "$FZ/result")
 		returned="$returned $(sed -n 's/^returned //p' "$FZ/result")"
 		steps=$((steps + $(echo "$result" | sed 's|.* steps \([0-9]*\)/.*|\1|')))
@@ -83,7 +83,7 @@ fuzz_cases() {
 	fi
 	ktap_diag "fuzz: $steps steps, $loads client loads ($forgets forgetting to unregister); returned (errno:count): $(echo "$returned" | tr ' ' '\n' | grep : |
 		awk -F: '{ n[$1] += $2 } END { for (e in n) printf "%s:%d ", e, n[e] }')"
-	if [ -z "$model_msg" ] && [ $steps = $((FUZZ_ROUNDS * FUZZ_STEPS)) ]; then
+	if [ -z "$model_msg" ] && [ $steps = $((API_FUZZ_ROUNDS * API_FUZZ_STEPS)) ]; then
 		ktap_ok fuzz_api_${steps}_steps_match_the_model
 	else
 		ktap_fail fuzz_api_steps_match_the_model "${model_msg:-$steps steps run}"
