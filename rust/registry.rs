@@ -676,7 +676,8 @@ impl Registry {
         listed: impl Fn(KeyId) -> bool,
     ) -> usize {
         let mut count = 0;
-        for entry in self.entries.iter_mut() {
+        for (step, entry) in self.entries.iter_mut().enumerate() {
+            yield_every(step);
             if entry.status != Status::Dead && entry.is_owned_by(owner) && listed(entry.key.id()) {
                 entry.status = Status::Dead;
                 count += 1;
