@@ -67,7 +67,7 @@ fi
 # alone, from a copy outside the tree that includes batchpoke.h by path,
 # with batchpoke's symbols from Module.symvers, at W=1.
 llvm=$(cat "$kdir/.batchpoke-llvm" 2>/dev/null || true)
-for sample in cclient skeys mistakes fuzz; do
+for sample in cclient skeys mistakes fuzz scale; do
 	w1=$BATCHPOKE_WORK/$sample-w1
 	rm -rf "$w1" && mkdir -p "$w1"
 	cp samples/batchpoke_$sample/*.[ch] "$w1/"
