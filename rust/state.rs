@@ -11,7 +11,9 @@ use kernel::sync::{new_mutex, Mutex};
 use crate::batchpoke_api::Change;
 use crate::engine::{Applied, Engine, Strategy};
 use crate::pure::txn::{self, ParseError};
-use crate::registry::{caller_sized, yield_every, KeyEntry, KeyId, NewKey, Origin, Registry};
+use crate::registry::{
+    caller_sized, yield_every, KeyEntry, KeyId, LiveIndex, NewKey, Origin, Registry,
+};
 use crate::stats::STATS;
 use crate::sys::bindings;
 use crate::sys::int3::SiteTableSlot;
@@ -195,7 +197,7 @@ impl State {
         .map_err(parse_error)?;
         alloc?;
         let mut registry = self.registry.lock();
-        let changes = registry.resolve(&wanted, KeyEntry::name)?;
+        let changes = registry.resolve(&wanted, KeyEntry::name, LiveIndex::by_name)?;
         registry.apply(
             &self.engine,
             &changes,
@@ -238,7 +240,7 @@ impl State {
             wanted.push(change, caller_sized())?;
         }
         let mut registry = self.registry.lock();
-        let indices = registry.resolve(&wanted, KeyEntry::id)?;
+        let indices = registry.resolve(&wanted, KeyEntry::id, LiveIndex::by_id)?;
         registry.apply(&self.engine, &indices, strategy, Origin::Client)
     }
 
