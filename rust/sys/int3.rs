@@ -241,21 +241,22 @@ static TABLE_REPLACEMENTS: AtomicUsize = AtomicUsize::new(0);
 /// The `len` bytes at `addr` are mapped and readable.
 #[inline(always)]
 unsafe fn read_text(addr: usize, len: usize) -> Insn {
-    // SAFETY: readable by the caller's contract; atomics have no alignment
-    // requirement beyond a byte's, and only loads are made through them.
-    let bytes = unsafe { as_ref::<[AtomicU8; MAX_INSN_SIZE]>(addr as *const _) };
     let mut insn = [INT3; MAX_INSN_SIZE];
-    // An index loop, not iterators: with CONFIG_RUST_DEBUG_ASSERTIONS the
-    // slice iterators' precondition checks are out-of-line calls. Only
-    // `len` bytes are loaded: a short site may end the module's text.
-    if let Some(bytes) = bytes {
-        let mut i = 0;
-        while i < len && i < MAX_INSN_SIZE {
-            if let (Some(byte), Some(text)) = (insn.get_mut(i), bytes.get(i)) {
-                *byte = text.load(Ordering::Relaxed);
-            }
-            i = i.wrapping_add(1);
+    // One byte at a time, through a pointer to that byte alone: a short
+    // site may end the module's text, so no reference may span more than
+    // its `len` bytes. An index loop, not iterators: with
+    // CONFIG_RUST_DEBUG_ASSERTIONS the slice iterators' precondition
+    // checks are out-of-line calls.
+    let mut i = 0;
+    while i < len && i < MAX_INSN_SIZE {
+        // SAFETY: byte `i` is one of the `len` readable bytes (caller's
+        // contract); an atomic byte needs a byte's alignment, and only
+        // loads are made through it.
+        let text = unsafe { AtomicU8::from_ptr(addr.wrapping_add(i) as *mut u8) };
+        if let Some(byte) = insn.get_mut(i) {
+            *byte = text.load(Ordering::Relaxed);
         }
+        i = i.wrapping_add(1);
     }
     Insn::from_prefix(insn, len)
 }
