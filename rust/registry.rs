@@ -13,6 +13,11 @@
 //! its directory with the lock dropped ([`Registry::take_dead_dirs`]) before
 //! [`Registry::remove_dead`] forgets it. Retiring allocates nothing, so
 //! unregistration cannot fail.
+//!
+//! This file holds the entries and their life cycle; `admission.rs` what a
+//! registration checks before a key is added, `lookup.rs` the index of the
+//! live keys and the lookups through it, `transaction.rs` the checks of a
+//! transaction and its batch.
 
 use core::ffi::CStr;
 
@@ -22,17 +27,19 @@ use kernel::prelude::*;
 
 use crate::batchpoke_api::compat;
 use crate::batchpoke_api::Key;
-use crate::engine::{Applied, Engine, Strategy};
-use crate::pure::plan::Poke;
 use crate::pure::site::Site;
 use crate::pure::trap::Writers;
-use crate::pure::txn;
 use crate::sys::bindings;
 use crate::sys::int3::{SiteTable, SiteTableSlot};
-use crate::sys::module::{cond_resched, ModuleRef, Placement, Registered};
-use crate::sys::static_key::{BatchpokeKeyLink, StaticChange, StaticKey};
+use crate::sys::module::{cond_resched, ModuleRef, Registered};
+use crate::sys::static_key::StaticKey;
 use crate::sys::sysfs::Dir;
-use crate::sys::text::TextPokes;
+
+mod admission;
+mod lookup;
+mod transaction;
+
+pub(crate) use lookup::LiveIndex;
 
 /// Longest `<module>.<key>` name.
 pub(crate) const NAME_MAX: usize = 96;
@@ -219,123 +226,6 @@ impl KeyEntry {
     }
 }
 
-/// A key of a registration, checked on its own ([`check_key`]) but not yet
-/// against the registry or the call's other keys.
-struct Checked {
-    key: KeyRef,
-    /// `<module>.<key>` and a NUL.
-    name: KVec<u8>,
-}
-
-impl Checked {
-    /// `<module>.<key>`, without the NUL.
-    fn name(&self) -> &[u8] {
-        self.name.split_last().map_or(&[], |(_, name)| name)
-    }
-}
-
-/// The module's name, for messages.
-fn module_name<'a>(owner: &ModuleRef<'a>) -> &'a str {
-    core::str::from_utf8(owner.name()).unwrap_or("?")
-}
-
-/// Checks one key `owner` asks to register, on its own: where it lies (its
-/// owner's core writable data), and its name (not NULL, not empty, valid
-/// as `<module>.<key>`, at most [`NAME_MAX`] bytes). Nothing is read
-/// through a pointer before it is known to lie in that data.
-///
-/// `EINVAL` for a batchpoke key outside `owner`'s memory or with a bad
-/// name, `EPERM` for an ordinary static key outside it (another module's
-/// or the kernel's), `EFAULT` for either kind inside it but not in its
-/// core writable data (`const`, `__ro_after_init`, `__initdata`).
-fn check_key(owner: ModuleRef<'_>, new_key: NewKey<'_>) -> Result<Checked> {
-    let misplaced = |addr: usize, region: &str| {
-        pr_err!(
-            "key at {:#x} is in the {} of module {}: a key must be a writable static of its module (not const, __ro_after_init or __initdata)\n",
-            addr,
-            region,
-            module_name(&owner)
-        );
-        EFAULT
-    };
-    match new_key {
-        NewKey::Batchpoke(raw) => {
-            let registered = match owner.place(raw) {
-                Placement::Data(registered) => registered,
-                Placement::Elsewhere(region) => return Err(misplaced(raw as usize, region)),
-                Placement::Outside => {
-                    pr_err!(
-                        "key at {:#x} is not in the memory of the module registering it\n",
-                        raw as usize
-                    );
-                    return Err(EINVAL);
-                }
-            };
-            let Some(key_name) = registered.checked_name(NAME_MAX) else {
-                pr_err!(
-                    "key at {:#x} of module {} has no name (NULL) or one longer than {} bytes\n",
-                    raw as usize,
-                    module_name(&owner),
-                    NAME_MAX
-                );
-                return Err(EINVAL);
-            };
-            let name = full_name(owner, key_name)?;
-            Ok(Checked {
-                key: KeyRef::Batchpoke(registered),
-                name,
-            })
-        }
-        NewKey::Static {
-            key,
-            name: key_name,
-        } => {
-            let registered = match owner.place(key) {
-                Placement::Data(registered) => registered,
-                Placement::Elsewhere(region) => return Err(misplaced(key as usize, region)),
-                Placement::Outside => {
-                    pr_err!(
-                        "static key {:?} at {:#x} is not in the memory of the module registering it: only a module's own keys can be registered\n",
-                        key_name,
-                        key as usize
-                    );
-                    return Err(EPERM);
-                }
-            };
-            let name = full_name(owner, key_name)?;
-            Ok(Checked {
-                key: KeyRef::Static(registered),
-                name,
-            })
-        }
-    }
-}
-
-/// `<module>.<key>` and a NUL: `EINVAL` for an empty key name, or a name
-/// that is too long or not `[A-Za-z0-9_.-]`.
-fn full_name(owner: ModuleRef<'_>, key_name: &CStr) -> Result<KVec<u8>> {
-    if key_name.to_bytes().is_empty() {
-        pr_err!(
-            "a key of module {} has an empty name\n",
-            module_name(&owner)
-        );
-        return Err(EINVAL);
-    }
-    let mut name = KVec::new();
-    name.extend_from_slice(owner.name(), GFP_KERNEL)?;
-    name.push(b'.', GFP_KERNEL)?;
-    name.extend_from_slice(key_name.to_bytes(), GFP_KERNEL)?;
-    if name.len() > NAME_MAX || !txn::valid_name(&name) {
-        pr_err!(
-            "key name {:?} is too long or not [A-Za-z0-9_.-]\n",
-            key_name
-        );
-        return Err(EINVAL);
-    }
-    name.push(0, GFP_KERNEL)?;
-    Ok(name)
-}
-
 /// `0..len`, to sort.
 fn positions(len: usize) -> Result<KVVec<usize>> {
     let mut positions = KVVec::with_capacity(len, caller_sized())?;
@@ -364,28 +254,6 @@ pub(crate) struct Registry {
     index: Option<LiveIndex>,
 }
 
-/// Positions in [`Registry::entries`] of the keys that were live when it
-/// was built, sorted. Registering keys appends entries and retiring one
-/// only marks it, so positions stay valid (a lookup still checks that the
-/// entry is live) until [`Registry::remove_dead`] compacts the entries,
-/// which rebuilds the index.
-pub(crate) struct LiveIndex {
-    by_id: KVVec<usize>,
-    by_name: KVVec<usize>,
-}
-
-impl LiveIndex {
-    /// The order by [`KeyEntry::id`].
-    pub(crate) fn by_id(&self) -> &[usize] {
-        &self.by_id
-    }
-
-    /// The order by [`KeyEntry::name`].
-    pub(crate) fn by_name(&self) -> &[usize] {
-        &self.by_name
-    }
-}
-
 impl Registry {
     /// An empty registry whose keys appear under `keys_dir` and whose
     /// sites go into the int3 handler's table through `sites`.
@@ -397,63 +265,6 @@ impl Registry {
             sites,
             table_stale: false,
             index: None,
-        }
-    }
-
-    /// Rebuilds [`Self::index`] from the live entries; leaves none if it
-    /// cannot be allocated.
-    fn reindex(&mut self) {
-        self.index = None;
-        let live = self.live().count();
-        let (Ok(mut by_id), Ok(mut by_name)) = (
-            KVVec::with_capacity(live, caller_sized()),
-            KVVec::with_capacity(live, caller_sized()),
-        ) else {
-            return;
-        };
-        for (position, entry) in self.entries.iter().enumerate() {
-            if entry.status == Status::Live {
-                // Within the capacity reserved above: cannot fail.
-                let _ = by_id.push(position, caller_sized());
-                let _ = by_name.push(position, caller_sized());
-            }
-        }
-        let entries = &self.entries;
-        by_id.sort_unstable_by_key(|&at| entries.get(at).map(|e| e.key.id()));
-        by_name.sort_unstable_by(|&a, &b| {
-            let name = |at: usize| entries.get(at).map(|e| e.name());
-            name(a).cmp(&name(b))
-        });
-        self.index = Some(LiveIndex { by_id, by_name });
-    }
-
-    /// The position of the live entry whose `key_of` is `key`, through
-    /// `order` (an order of the index by `key_of`).
-    fn lookup<'s, K: Ord>(
-        &'s self,
-        order: &[usize],
-        key: &K,
-        key_of: &impl Fn(&'s KeyEntry) -> K,
-    ) -> Option<usize> {
-        let at = order
-            .binary_search_by(|&at| match self.entries.get(at) {
-                Some(entry) => key_of(entry).cmp(key),
-                None => core::cmp::Ordering::Less,
-            })
-            .ok()?;
-        let position = *order.get(at)?;
-        let live = self.entries.get(position)?.status == Status::Live;
-        live.then_some(position)
-    }
-
-    /// The index of the live key called `name`.
-    pub(crate) fn find(&self, name: &[u8]) -> Option<usize> {
-        match &self.index {
-            Some(index) => self.lookup(index.by_name(), &name, &KeyEntry::name),
-            None => self
-                .entries
-                .iter()
-                .position(|e| e.status == Status::Live && e.name() == name),
         }
     }
 
@@ -476,221 +287,6 @@ impl Registry {
     /// The directory keys appear in, if batchpoke is not shutting down.
     pub(crate) fn keys_dir(&self) -> Option<&Dir> {
         self.dirs[0].as_ref()
-    }
-
-    /// Adds `keys` of `owner` as pending, with the sites found for them in
-    /// `owner`'s jump table, after checking everything: the owner is not
-    /// going away, there are at most [`MAX_KEYS_PER_CALL`] keys, every key
-    /// lies in its core writable data and has a valid name
-    /// ([`check_key`]), no key or name is registered already or listed
-    /// twice ([`Self::check_unique`]), every site is in its core text and
-    /// holds the instruction for its key's current state, and no key is
-    /// refused by [`StaticKey::check`] or [`BatchpokeKeyLink::check`]
-    /// (checked, like their sites, under the engine's text locks). Nothing
-    /// is added on error. Returns the registration's ticket, for
-    /// [`Self::go_live`].
-    pub(crate) fn add_pending(
-        &mut self,
-        engine: &Engine,
-        owner: ModuleRef<'_>,
-        keys: &[NewKey<'_>],
-    ) -> Result<u64> {
-        if self.keys_dir().is_none() {
-            return Err(ENODEV);
-        }
-        // The C entry points refuse more before reading the array.
-        if keys.len() > MAX_KEYS_PER_CALL {
-            return Err(E2BIG);
-        }
-        if !owner.is_live() {
-            pr_err!(
-                "module {:?} is going away: its keys cannot be registered\n",
-                core::str::from_utf8(owner.name()).unwrap_or("?")
-            );
-            return Err(ENODEV);
-        }
-        let ticket = self.next_ticket;
-        let first_new = self.entries.len();
-        let result = self.push_entries(engine, owner, keys, ticket);
-        if let Err(e) = result {
-            for entry in &mut self.entries[first_new..] {
-                entry.status = Status::Dead;
-            }
-            // None of them has a directory yet.
-            self.remove_dead();
-            return Err(e);
-        }
-        self.next_ticket = ticket.wrapping_add(1);
-        Ok(ticket)
-    }
-
-    fn push_entries(
-        &mut self,
-        engine: &Engine,
-        owner: ModuleRef<'_>,
-        keys: &[NewKey<'_>],
-        ticket: u64,
-    ) -> Result {
-        // Each key on its own, then against each other and the registry:
-        // all before anything is added.
-        let mut checked = KVVec::with_capacity(keys.len(), caller_sized())?;
-        for (step, &new_key) in keys.iter().enumerate() {
-            yield_every(step);
-            checked.push(check_key(owner, new_key)?, caller_sized())?;
-        }
-        self.check_unique(&checked)?;
-        // The vector of entries grows once, here, by the caller's count.
-        self.entries.reserve(checked.len(), caller_sized())?;
-        let first_new = self.entries.len();
-        for (step, new_key) in checked.into_iter().enumerate() {
-            yield_every(step);
-            let entry = KeyEntry {
-                key: new_key.key,
-                owner: owner.registered(),
-                name: new_key.name,
-                sites: KVec::new(),
-                dir: None,
-                status: Status::Pending,
-                ticket,
-            };
-            self.entries
-                .push(KBox::new(entry, GFP_KERNEL)?, GFP_KERNEL)?;
-        }
-        let new = &mut self.entries[first_new..];
-        // The new keys by the address jump entries record, for one binary
-        // search per jump entry.
-        let mut by_raw = KVVec::with_capacity(new.len(), caller_sized())?;
-        for (position, entry) in new.iter().enumerate() {
-            by_raw.push((entry.key.raw_address(), position), caller_sized())?;
-        }
-        by_raw.sort_unstable();
-        // Static keys' counts and sites, and the link between a batchpoke
-        // key and its sites, are stable under the text locks only.
-        let locked = engine.lock_text();
-        for (step, entry) in new.iter().enumerate() {
-            yield_every(step);
-            match &entry.key {
-                KeyRef::Static(key) => key.get().check(entry.c_name(), &locked)?,
-                KeyRef::Batchpoke(key) => {
-                    BatchpokeKeyLink::of(key.get()).check(entry.c_name(), &locked)?
-                }
-            }
-        }
-        let mut step = 0;
-        owner.for_each_entry(|jump_entry| {
-            yield_every(step);
-            step += 1;
-            let Ok(found) = by_raw.binary_search_by(|&(raw, _)| raw.cmp(&jump_entry.key)) else {
-                // Another key's site: not batchpoke's to check.
-                return Ok(());
-            };
-            let Some(entry) = by_raw.get(found).and_then(|&(_, at)| new.get_mut(at)) else {
-                return Ok(());
-            };
-            let Some(site) = owner.site(jump_entry) else {
-                pr_err!(
-                    "site {:#x} of key {:?} is outside the module's core text (an __init function?) or holds no site instruction: init text is freed after init, so batchpoke refuses such keys\n",
-                    jump_entry.addr,
-                    entry.c_name()
-                );
-                return Err(EINVAL);
-            };
-            let bytes = owner.read_site(&site).ok_or(EINVAL)?;
-            if site.insn(entry.is_enabled()) != Some(bytes) {
-                pr_err!(
-                    "site {:#x} of key {:?} holds unexpected bytes {:02x?}\n",
-                    site.addr,
-                    entry.c_name(),
-                    bytes.as_bytes()
-                );
-                return Err(EINVAL);
-            }
-            Ok(entry.sites.push(site, GFP_KERNEL)?)
-        })?;
-        // Everything checked: from now on only batchpoke writes the sites
-        // of the new batchpoke keys.
-        for entry in new.iter() {
-            if let KeyRef::Batchpoke(key) = &entry.key {
-                BatchpokeKeyLink::of(key.get()).detach(&locked);
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks that no key of `new` is registered already (pending keys
-    /// included; keys being removed do not count) or listed twice in
-    /// `new`, by address and by name: `EEXIST`. Keys are compared by the
-    /// memory they occupy, whatever their kind: the kernel has one list of
-    /// sites per `struct static_key`, so a second entry for the same key
-    /// (under another name, or a batchpoke key's `raw` as an ordinary
-    /// static key) would own no sites and flip nothing.
-    ///
-    /// Sorts the new keys once and looks every registered key up among
-    /// them: no scan of the registry per new key.
-    fn check_unique(&self, new: &[Checked]) -> Result {
-        let mut order = positions(new.len())?;
-        let registered = || {
-            self.entries
-                .iter()
-                .filter(|e| e.status != Status::Dead)
-                .enumerate()
-        };
-        // By address: the new keys' ranges sorted by start must not
-        // overlap each other, nor any registered key's.
-        order.sort_unstable_by_key(|&at| new[at].key.range().0);
-        for pair in order.windows(2) {
-            let (first, second) = (&new[pair[0]], &new[pair[1]]);
-            if first.key.range().1 > second.key.range().0 {
-                pr_err!(
-                    "keys {:?} and {:?} are the same key (at {:#x}): a key is registered once, under one name\n",
-                    core::str::from_utf8(first.name()).unwrap_or("?"),
-                    core::str::from_utf8(second.name()).unwrap_or("?"),
-                    second.key.range().0
-                );
-                return Err(EEXIST);
-            }
-        }
-        for (step, entry) in registered() {
-            yield_every(step);
-            let (start, end) = entry.key.range();
-            // The last new key starting before `end` is the only one that
-            // can overlap: the new keys' ends are sorted too.
-            let after = order.partition_point(|&at| new[at].key.range().0 < end);
-            let last = after.checked_sub(1).and_then(|p| order.get(p));
-            if let Some(&at) = last {
-                if new[at].key.range().1 > start {
-                    pr_err!(
-                        "key {:?} at {:#x} is registered already, as {:?}: a key is registered once, under one name\n",
-                        core::str::from_utf8(new[at].name()).unwrap_or("?"),
-                        new[at].key.range().0,
-                        entry.c_name()
-                    );
-                    return Err(EEXIST);
-                }
-            }
-        }
-        // By name.
-        order.sort_unstable_by(|&a, &b| new[a].name().cmp(new[b].name()));
-        for pair in order.windows(2) {
-            if new[pair[0]].name() == new[pair[1]].name() {
-                pr_err!(
-                    "key {:?} is listed twice\n",
-                    core::str::from_utf8(new[pair[0]].name()).unwrap_or("?")
-                );
-                return Err(EEXIST);
-            }
-        }
-        for (step, entry) in registered() {
-            yield_every(step);
-            if order
-                .binary_search_by(|&at| new[at].name().cmp(entry.name()))
-                .is_ok()
-            {
-                pr_err!("key {:?} is registered already\n", entry.c_name());
-                return Err(EEXIST);
-            }
-        }
-        Ok(())
     }
 
     /// The names of the pending keys of registration `ticket`, in order,
@@ -849,155 +445,5 @@ impl Registry {
     /// The top directories, to drop after unlocking, once no key is left.
     pub(crate) fn take_dirs(&mut self) -> [Option<Dir>; 2] {
         core::mem::take(&mut self.dirs)
-    }
-
-    /// The live keys `wanted` lists (each a lookup key, found by `key_of`,
-    /// and a state), as (index, state) in the order of `wanted`: `ENOENT`
-    /// if one is not registered, otherwise `EINVAL` if one is listed twice.
-    ///
-    /// Looks every wanted key up in the index (`order` picks its order by
-    /// `key_of`): O(k log n) for k keys among n. Without an index, sorts
-    /// `wanted` once and looks every live key up among them: one pass over
-    /// the registry, not one per wanted key.
-    pub(crate) fn resolve<'s, K: Ord>(
-        &'s self,
-        wanted: &[(K, bool)],
-        key_of: impl Fn(&'s KeyEntry) -> K,
-        order: impl Fn(&LiveIndex) -> &[usize],
-    ) -> Result<KVVec<(usize, bool)>> {
-        if let Some(index) = &self.index {
-            let order = order(index);
-            let mut resolved = KVVec::with_capacity(wanted.len(), caller_sized())?;
-            for (step, (key, enable)) in wanted.iter().enumerate() {
-                yield_every(step);
-                let position = self.lookup(order, key, &key_of).ok_or(ENOENT)?;
-                resolved.push((position, *enable), caller_sized())?;
-            }
-            let mut sorted = KVVec::with_capacity(resolved.len(), caller_sized())?;
-            for &(position, _) in resolved.iter() {
-                sorted.push(position, caller_sized())?;
-            }
-            sorted.sort_unstable();
-            if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
-                return Err(EINVAL);
-            }
-            return Ok(resolved);
-        }
-        let mut order = positions(wanted.len())?;
-        order.sort_unstable_by(|&a, &b| wanted[a].0.cmp(&wanted[b].0));
-        let mut found = KVVec::with_capacity(wanted.len(), caller_sized())?;
-        for _ in 0..wanted.len() {
-            found.push(None, caller_sized())?;
-        }
-        for (step, (index, entry)) in self.entries.iter().enumerate().enumerate() {
-            yield_every(step);
-            if entry.status != Status::Live {
-                continue;
-            }
-            let key = key_of(entry);
-            let first = order.partition_point(|&at| wanted[at].0 < key);
-            // Every position listing this key (more than one is refused
-            // below, after the unknown keys).
-            for &at in order.get(first..).unwrap_or(&[]) {
-                if wanted[at].0 != key {
-                    break;
-                }
-                if let Some(slot) = found.get_mut(at) {
-                    *slot = Some(index);
-                }
-            }
-        }
-        let mut resolved = KVVec::with_capacity(wanted.len(), caller_sized())?;
-        for (&(_, enable), index) in wanted.iter().zip(found.iter()) {
-            resolved.push((index.ok_or(ENOENT)?, enable), caller_sized())?;
-        }
-        if order
-            .windows(2)
-            .any(|pair| wanted[pair[0]].0 == wanted[pair[1]].0)
-        {
-            return Err(EINVAL);
-        }
-        Ok(resolved)
-    }
-
-    /// Checks the changes of a transaction before anything is planned:
-    /// `EINVAL` for a key listed twice, `ENOENT` for one that is not live,
-    /// and, for a request from sysfs, `ENODEV` for a key whose owner is
-    /// going away (see [`Origin::Sysfs`]).
-    fn check_changes(&self, changes: &[(usize, bool)], origin: Origin) -> Result {
-        let mut indices = KVVec::with_capacity(changes.len(), caller_sized())?;
-        for &(index, _) in changes {
-            indices.push(index, caller_sized())?;
-        }
-        indices.sort_unstable();
-        if indices.windows(2).any(|pair| pair[0] == pair[1]) {
-            return Err(EINVAL);
-        }
-        for (step, &(index, _)) in changes.iter().enumerate() {
-            yield_every(step);
-            let entry = self.get(index).ok_or(ENOENT)?;
-            if origin == Origin::Sysfs && !entry.owner().is_live() {
-                pr_err!(
-                    "key {:?}: its module is going away, so sysfs cannot flip it\n",
-                    entry.c_name()
-                );
-                return Err(ENODEV);
-            }
-        }
-        Ok(())
-    }
-
-    /// Sets each key `changes[i].0` (an index) to state `changes[i].1`, in
-    /// one transaction, for `origin`. All or nothing: a repeated key is
-    /// `EINVAL`, an unknown one `ENOENT`, a key of a module going away
-    /// `ENODEV` (from sysfs), more than [`MAX_TRANSACTION_SITES`] sites to
-    /// change `E2BIG`.
-    pub(crate) fn apply(
-        &mut self,
-        engine: &Engine,
-        changes: &[(usize, bool)],
-        strategy: Strategy,
-        origin: Origin,
-    ) -> Result<Applied> {
-        self.check_changes(changes, origin)?;
-        if self.table_stale {
-            self.install_sites()?;
-        }
-        let mut pokes = TextPokes::new();
-        let mut statics = KVVec::new();
-        for (step, &(index, enable)) in changes.iter().enumerate() {
-            yield_every(step);
-            let entry = self.get(index).ok_or(ENOENT)?;
-            let from = entry.is_enabled();
-            if let Some(key) = entry.static_key() {
-                let change = StaticChange {
-                    key,
-                    name: entry.c_name(),
-                    from,
-                    to: enable,
-                };
-                statics.push(change, caller_sized())?;
-            }
-            let owner = entry.owner();
-            for site in entry.sites() {
-                if let Some(poke) = Poke::for_site(site, from, enable).map_err(|_| ERANGE)? {
-                    if pokes.len() == MAX_TRANSACTION_SITES {
-                        pr_err!(
-                            "a transaction may change at most {} sites\n",
-                            MAX_TRANSACTION_SITES
-                        );
-                        return Err(E2BIG);
-                    }
-                    pokes.push(owner, poke)?;
-                }
-            }
-        }
-        let applied = engine.apply(&mut pokes, &statics, strategy)?;
-        for &(index, enable) in changes {
-            if let Some(KeyRef::Batchpoke(key)) = self.get(index).map(|e| &e.key) {
-                key.get().set_enabled(enable);
-            }
-        }
-        Ok(applied)
     }
 }
