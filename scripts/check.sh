@@ -55,8 +55,8 @@ say "in-VM selftest on $cpus vCPUs"
 # The sysfs fuzzer is a static binary for the guest.
 fuzz=$BATCHPOKE_WORK/build/batchpoke-fuzz
 mkdir -p "${fuzz%/*}"
-gcc -static -O2 -Wall -Wextra -Werror -o "$fuzz" "$top/scripts/fuzz/batchpoke-fuzz.c" ||
-	fail "build: scripts/fuzz/batchpoke-fuzz.c"
+gcc -static -O2 -Wall -Wextra -Werror -o "$fuzz" "$top"/scripts/fuzz/*.c ||
+	fail "build: scripts/fuzz/*.c"
 # So is the user-mode int3 loop (scripts/selftest/coexist.sh).
 int3=$BATCHPOKE_WORK/build/batchpoke-int3
 gcc -static -O2 -Wall -Wextra -Werror -o "$int3" "$top/scripts/int3/batchpoke-int3.c" ||
