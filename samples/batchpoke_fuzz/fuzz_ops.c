@@ -133,94 +133,87 @@ static int verdict(struct fuzz_run *run, const char *what, int ret, u64 errors)
 	return 0;
 }
 
-static int step_apply(struct fuzz_run *run)
-{
-	struct batchpoke_change changes[MAX_LISTED];
-	struct batchpoke_report report = {};
-	struct fuzz_ref refs[MAX_LISTED];
-	bool enable[MAX_LISTED];
-	unsigned int n = fuzz_below(run, MAX_LISTED), i, mistake = fuzz_below(run, 20);
+/* An apply call: valid, or with one mistake at the boundary. */
+struct apply_call {
 	size_t count;
-	u32 flags = mistake < 4 ? BATCHPOKE_APPLY_SERIAL : 0;
+	u32 flags;
+	bool null;
 	u64 errors;
-	int slot = pick_slot(run), ret;
+};
 
-	if (slot < 0)
-		n = 0;
-	count = n;
-	for (i = 0; i < n; i++) {
-		slot = pick_slot(run);
-		refs[i] = pick_key(run, slot, fuzz_below(run, 10) == 0);
-		enable[i] = fuzz_below(run, 2);
-		changes[i].enable = enable[i];
-		changes[i].key = refs[i].sk ?
-			(const struct batchpoke_key *)fuzz_slots[slot].client->sk[refs[i].index] :
-			fuzz_slots[slot].client->bp[refs[i].index];
-	}
-	errors = transaction_errors(refs, n, false);
+/*
+ * Draws the flags of an apply call listing @n changes and perhaps a
+ * boundary mistake (unknown flags, a count of 2^19, a NULL array), which
+ * replaces the @errors of its changes.
+ */
+static struct apply_call draw_apply_call(struct fuzz_run *run, unsigned int n, u64 errors)
+{
+	unsigned int mistake = fuzz_below(run, 20);
+	struct apply_call call = {
+		.count = n,
+		.flags = mistake < 4 ? BATCHPOKE_APPLY_SERIAL : 0,
+		.errors = errors,
+	};
+
 	if (mistake == 4) {
-		flags = 2;
-		errors = ERR(EINVAL);
+		call.flags = 2;
+		call.errors = ERR(EINVAL);
 	} else if (mistake == 5) {
-		count = HUGE_COUNT;
-		errors = ERR(E2BIG);
+		call.count = HUGE_COUNT;
+		call.errors = ERR(E2BIG);
 	} else if (mistake == 6 && n) {
-		errors = ERR(EINVAL);
+		call.null = true;
+		call.errors = ERR(EINVAL);
 	}
-	ret = batchpoke_apply(mistake == 6 && n ? NULL : changes, count, flags, &report);
-	if (verdict(run, "apply", ret, errors))
-		return -EINVAL;
-	if (ret) {
-		run->refused++;
-		return 0;
-	}
-	if (report.sites != transaction_applied(run, refs, enable, n))
-		return fuzz_fail(run, "apply reported %llu sites changed", report.sites);
-	return 0;
+	return call;
 }
 
-static int step_apply_static(struct fuzz_run *run)
+/*
+ * batchpoke_apply() or (@sk) batchpoke_apply_static() on 0-4 keys of any
+ * client, one in ten of the other kind (ENOENT).
+ */
+static int step_apply(struct fuzz_run *run, bool sk)
 {
-	struct batchpoke_static_change changes[MAX_LISTED];
+	struct batchpoke_static_change sk_changes[MAX_LISTED];
+	struct batchpoke_change bp_changes[MAX_LISTED];
 	struct batchpoke_report report = {};
 	struct fuzz_ref refs[MAX_LISTED];
 	bool enable[MAX_LISTED];
-	unsigned int n = fuzz_below(run, MAX_LISTED), i, mistake = fuzz_below(run, 20);
-	size_t count;
-	u32 flags = mistake < 4 ? BATCHPOKE_APPLY_SERIAL : 0;
-	u64 errors;
+	unsigned int n = fuzz_below(run, MAX_LISTED), i;
+	const char *what = sk ? "apply_static" : "apply";
+	struct apply_call call;
 	int slot = pick_slot(run), ret;
 
 	if (slot < 0)
 		n = 0;
-	count = n;
 	for (i = 0; i < n; i++) {
+		struct fuzz_client *client;
+
 		slot = pick_slot(run);
-		refs[i] = pick_key(run, slot, fuzz_below(run, 10) != 0);
+		client = fuzz_slots[slot].client;
+		refs[i] = pick_key(run, slot, fuzz_below(run, 10) ? sk : !sk);
 		enable[i] = fuzz_below(run, 2);
-		changes[i].enable = enable[i];
-		changes[i].key = refs[i].sk ? fuzz_slots[slot].client->sk[refs[i].index] :
-			&fuzz_slots[slot].client->bp[refs[i].index]->raw;
+		sk_changes[i].enable = enable[i];
+		bp_changes[i].enable = enable[i];
+		/* A batchpoke key's raw is at its address: one pointer serves both calls. */
+		sk_changes[i].key = refs[i].sk ? client->sk[refs[i].index] :
+			&client->bp[refs[i].index]->raw;
+		bp_changes[i].key = (const struct batchpoke_key *)sk_changes[i].key;
 	}
-	errors = transaction_errors(refs, n, true);
-	if (mistake == 4) {
-		flags = 2;
-		errors = ERR(EINVAL);
-	} else if (mistake == 5) {
-		count = HUGE_COUNT;
-		errors = ERR(E2BIG);
-	} else if (mistake == 6 && n) {
-		errors = ERR(EINVAL);
-	}
-	ret = batchpoke_apply_static(mistake == 6 && n ? NULL : changes, count, flags, &report);
-	if (verdict(run, "apply_static", ret, errors))
+	call = draw_apply_call(run, n, transaction_errors(refs, n, sk));
+	if (sk)
+		ret = batchpoke_apply_static(call.null ? NULL : sk_changes, call.count, call.flags,
+					     &report);
+	else
+		ret = batchpoke_apply(call.null ? NULL : bp_changes, call.count, call.flags, &report);
+	if (verdict(run, what, ret, call.errors))
 		return -EINVAL;
 	if (ret) {
 		run->refused++;
 		return 0;
 	}
 	if (report.sites != transaction_applied(run, refs, enable, n))
-		return fuzz_fail(run, "apply_static reported %llu sites changed", report.sites);
+		return fuzz_fail(run, "%s reported %llu sites changed", what, report.sites);
 	return 0;
 }
 
@@ -469,14 +462,14 @@ static int step_enabled_file(struct fuzz_run *run)
 	int slot = pick_slot(run), ret;
 
 	if (slot < 0)
-		return step_apply(run);
+		return step_apply(run, false);
 	for (tries = 0; tries < 8; tries++) {
 		ref = pick_key(run, pick_slot(run), fuzz_below(run, 2));
 		if (fuzz_key_of(ref)->registered)
 			break;
 	}
 	if (!fuzz_key_of(ref)->registered)
-		return step_apply(run);
+		return step_apply(run, false);
 	ret = scnprintf(file, sizeof(file), "keys/");
 	ret += fuzz_full_name(ref, file + ret, sizeof(file) - ret);
 	scnprintf(file + ret, sizeof(file) - ret, "/enabled");
@@ -544,9 +537,9 @@ int fuzz_step(struct fuzz_run *run)
 		op = OP_APPLY;
 	switch (op) {
 	case OP_APPLY:
-		return step_apply(run);
+		return step_apply(run, false);
 	case OP_APPLY_STATIC:
-		return step_apply_static(run);
+		return step_apply(run, true);
 	case OP_REGISTER:
 		return step_register(run, slot);
 	case OP_REGISTER_STATIC:
