@@ -10,7 +10,8 @@
 #      and the static-key race on 4 such vCPUs (scripts/selftest/race.sh)
 #   3. the VM harness's own self-test: a guest that BUGs or WARNs on purpose
 #      (once, with the console log level lowered, 2000 times, or after
-#      100 KiB of BUG lines) must make the run fail, a clean one must pass
+#      100 KiB of BUG lines), or whose clock is jiffies, must make the run
+#      fail; a clean one must pass
 #
 # Ends with the line `N passed, N failed`; exits non-zero on any failure.
 set -uo pipefail
@@ -124,11 +125,12 @@ ktap_vm race --parallel --cpus 4 "${vm_args[@]}" -- "SKEYS_RACE_CYCLES=$race_cyc
 # counts what matched in the whole log: a storm of WARNINGs or a WARNING
 # after kilobytes of other reports must still be counted in full.
 canary=/lib/batchpoke/batchpoke_canary.ko
-expect_vm() { # NAME EXPECT(pass|fail) VERDICT-PATTERN GUEST-COMMAND
+expect_vm() { # NAME EXPECT(pass|fail) VERDICT-PATTERN GUEST-COMMAND [KERNEL-COMMAND-LINE]
 	local name=$1 expect=$2 pattern=$3 cmd=$4 log=$BATCHPOKE_LOGS/harness-$1.log rc
-	local verdict=${log%.log}.verdict
+	local verdict=${log%.log}.verdict append=()
+	[ -n "${5:-}" ] && append=(--append "$5")
 	mkdir -p "$BATCHPOKE_LOGS"
-	"$here/vm-run.sh" --kdir "$kdir" --cpus 2 --quiet --log "$log" -- "$cmd" 2>"$verdict"
+	"$here/vm-run.sh" --kdir "$kdir" --cpus 2 --quiet --log "$log" "${append[@]}" -- "$cmd" 2>"$verdict"
 	rc=$?
 	if [ "$expect" = pass ] && ((rc == 0)); then
 		pass; echo "ok harness_$name"
@@ -152,6 +154,10 @@ expect_vm warn_storm_fails_the_run fail ' [2-9][0-9]{3} x WARNING:' \
 expect_vm warn_after_100k_of_bug_lines_fails_the_run fail ' [1-9][0-9]* x WARNING:' \
 	"insmod $canary fake_bugs=1000 warn=1 && rmmod batchpoke_canary"
 expect_vm guest_status_propagates fail 'exited with status 3' "exit 3"
+# A guest whose clock is jiffies reports every time in 4 ms steps: the run
+# fails even though its command succeeded.
+expect_vm jiffies_clock_fails_the_run fail "clocksource was 'jiffies'" \
+	"insmod $canary && rmmod batchpoke_canary" clocksource=jiffies
 
 echo
 if ((failed)); then
