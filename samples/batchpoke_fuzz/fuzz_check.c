@@ -76,13 +76,16 @@ static int check_sites(struct fuzz_run *run, struct fuzz_slot *slot)
 			to = (unsigned long)code + 5 + rel;
 		} else if (code[0] == 0xeb) {
 			to = (unsigned long)code + 2 + (long)(s8)code[1];
-		} else if (!memcmp(code, nop5, sizeof(nop5)) || !memcmp(code, nop2, sizeof(nop2))) {
+		} else if (code[0] == nop2[0] ? !memcmp(code, nop2, sizeof(nop2)) :
+						 !memcmp(code, nop5, sizeof(nop5))) {
+			/* Only as many bytes as the NOP its first byte starts: a
+			 * 2-byte site may end the module's text. */
 			if (jump)
 				return fuzz_fail(run, "%s: site %pS holds a NOP, the model says jump",
 						 owner->name, code);
 			continue;
 		} else {
-			return fuzz_fail(run, "%s: site %pS holds %*ph", owner->name, code, 5, code);
+			return fuzz_fail(run, "%s: site %pS starts %*ph", owner->name, code, 2, code);
 		}
 		if (!jump || to != target)
 			return fuzz_fail(run, "%s: site %pS jumps to %pS, the model says %s",
