@@ -87,5 +87,5 @@ vm-shell: modules
 
 clean:
 	@if [ -f .kdir ]; then $(MAKE) -s -C "$$(cat .kdir)" M=$(CURDIR) clean; fi
-	@rm -f .kdir rust/sys/bindings_generated.rs
+	@rm -f .kdir rust/machine/bindings_generated.rs
 	@rm -rf rust/target

@@ -12,9 +12,9 @@ use kernel::prelude::*;
 // Shared with client modules, which use different subsets of it; the
 // client side (client.rs) is theirs only.
 #[allow(unreachable_pub, dead_code)]
-#[path = "sys/batchpoke_api"]
+#[path = "entry/batchpoke_api"]
 mod batchpoke_api {
-    // Only its declarations of the exports (`raw`), checked by `sys::abi`.
+    // Only its declarations of the exports (`raw`), checked by `entry::abi`.
     mod client;
     pub mod compat;
     mod key;
@@ -22,9 +22,16 @@ mod batchpoke_api {
     pub use client::raw;
     pub use key::{Change, Key, Report, Stats, APPLY_SERIAL};
 }
-// Everything but `sys` (and the client API, which is FFI too) is safe
-// Rust: rust/Kbuild makes the lint that flags anything else an error for
-// the whole crate, and only those modules lift it.
+// Two edges around a safe middle. `entry` is where the kernel and clients
+// call in (sysfs, debugfs, exports, notifiers), `machine` what batchpoke
+// does to the machine (text, sync rounds, the int3 handler, module memory,
+// static keys). rust/Kbuild makes the `unsafe_code` lint an error for the
+// whole crate and only they (and the client API, FFI too) lift it. The
+// middle (state, registry, engine, knob, stats, demo) decides; `pure` is
+// shared with the host tests.
+mod entry;
+mod machine;
+
 mod demo;
 mod engine;
 mod knob;
@@ -34,13 +41,12 @@ mod pure;
 mod registry;
 mod state;
 mod stats;
-mod sys;
 
+use entry::published::PublishedState;
+use entry::sysfs::{Dir, Group};
+use machine::int3::SiteTableSlot;
+use machine::module::ModuleRef;
 use state::State;
-use sys::int3::SiteTableSlot;
-use sys::module::ModuleRef;
-use sys::published::PublishedState;
-use sys::sysfs::{Dir, Group};
 
 /// The module's version, kept equal to `rust/Cargo.toml`'s by a host test.
 const VERSION: &str = "0.1.0";
@@ -75,7 +81,7 @@ impl Drop for FinalCheck {
         // Whatever happened since load, every site of the demo keys must
         // still say its key's state.
         if demo::self_check().is_err() {
-            sys::warn_bad_site(0);
+            machine::warn_bad_site(0);
         }
         pr_info!("batchpoke {} unloaded\n", VERSION);
     }
@@ -94,7 +100,7 @@ impl kernel::Module for Batchpoke {
         pr_info!(
             "batchpoke {} loaded on Linux {}\n",
             VERSION,
-            sys::kernel_release()
+            machine::kernel_release()
         );
         Ok(Batchpoke {
             _state: state,

@@ -13,13 +13,13 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use kernel::prelude::*;
 
+use crate::entry::die_notifier::Int3Handler;
+use crate::machine::static_key::{Claimed, StaticChange};
+use crate::machine::text::{TextAlias, TextGuard, TextLocks, TextPokes};
+use crate::machine::time::now_ns;
+use crate::machine::warn_bad_site;
 use crate::pure::plan::{self, Ending, PlanError};
 use crate::stats::STATS;
-use crate::sys::int3::Int3Handler;
-use crate::sys::static_key::{Claimed, StaticChange};
-use crate::sys::text::{TextAlias, TextGuard, TextLocks, TextPokes};
-use crate::sys::time::now_ns;
-use crate::sys::warn_bad_site;
 
 /// How a transaction's pokes are applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,11 +8,11 @@ use core::fmt::Write;
 use kernel::prelude::*;
 
 use crate::engine::Strategy;
+use crate::entry::global::with_state;
 use crate::pure::txn;
 use crate::pure::writer::SliceWriter;
 use crate::state::{counted, parse_error};
 use crate::stats::STATS;
-use crate::sys::global::with_state;
 
 fn fmt_err(_: core::fmt::Error) -> Error {
     EINVAL

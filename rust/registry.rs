@@ -27,13 +27,13 @@ use kernel::prelude::*;
 
 use crate::batchpoke_api::compat;
 use crate::batchpoke_api::Key;
+use crate::entry::sysfs::Dir;
+use crate::machine::bindings;
+use crate::machine::int3::{SiteTable, SiteTableSlot};
+use crate::machine::module::{cond_resched, ModuleRef, Registered};
+use crate::machine::static_key::StaticKey;
 use crate::pure::site::Site;
 use crate::pure::trap::Writers;
-use crate::sys::bindings;
-use crate::sys::int3::{SiteTable, SiteTableSlot};
-use crate::sys::module::{cond_resched, ModuleRef, Registered};
-use crate::sys::static_key::StaticKey;
-use crate::sys::sysfs::Dir;
 
 mod admission;
 mod lookup;

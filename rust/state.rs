@@ -10,15 +10,15 @@ use kernel::sync::{new_mutex, Mutex};
 
 use crate::batchpoke_api::Change;
 use crate::engine::{Applied, Engine, Strategy};
+use crate::entry::sysfs::{Dir, Group};
+use crate::machine::bindings;
+use crate::machine::int3::SiteTableSlot;
+use crate::machine::module::ModuleRef;
 use crate::pure::txn::{self, ParseError};
 use crate::registry::{
     caller_sized, yield_every, KeyEntry, KeyId, LiveIndex, NewKey, Origin, Registry,
 };
 use crate::stats::STATS;
-use crate::sys::bindings;
-use crate::sys::int3::SiteTableSlot;
-use crate::sys::module::ModuleRef;
-use crate::sys::sysfs::{Dir, Group};
 
 /// Everything batchpoke runs on.
 #[pin_data]

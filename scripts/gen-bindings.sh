@@ -53,7 +53,7 @@ allow=(
 	--allowlist-function 'sprint_symbol|ktime_get'
 	--allowlist-var 'KSYM_SYMBOL_LEN'
 	--allowlist-function 'batchpoke_helper_.*'
-	# the client ABI (batchpoke_api/batchpoke.h), checked by rust/sys/abi.rs
+	# the client ABI (batchpoke_api/batchpoke.h), checked by rust/entry/abi.rs
 	--allowlist-type 'batchpoke_(key|change|report|stats|static_key|static_change)'
 	--allowlist-function 'batchpoke_((un)?register_(static_)?keys|apply(_static)?|read_stats)'
 	--allowlist-var 'BATCHPOKE_.*'

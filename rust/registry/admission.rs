@@ -11,9 +11,9 @@ use kernel::alloc::{KVVec, KVec};
 use kernel::prelude::*;
 
 use crate::engine::Engine;
+use crate::machine::module::{ModuleRef, Placement};
+use crate::machine::static_key::BatchpokeKeyLink;
 use crate::pure::txn;
-use crate::sys::module::{ModuleRef, Placement};
-use crate::sys::static_key::BatchpokeKeyLink;
 
 use super::{
     caller_sized, positions, yield_every, KeyEntry, KeyRef, NewKey, Registry, Status,

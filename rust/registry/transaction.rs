@@ -6,9 +6,9 @@ use kernel::alloc::KVVec;
 use kernel::prelude::*;
 
 use crate::engine::{Applied, Engine, Strategy};
+use crate::machine::static_key::StaticChange;
+use crate::machine::text::TextPokes;
 use crate::pure::plan::Poke;
-use crate::sys::static_key::StaticChange;
-use crate::sys::text::TextPokes;
 
 use super::{caller_sized, yield_every, KeyRef, Origin, Registry, MAX_TRANSACTION_SITES};
 

@@ -29,7 +29,7 @@ use kernel::prelude::*;
 use kernel::sync::{new_mutex, Mutex};
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../rust/sys/batchpoke_api/mod.rs"]
+#[path = "../../rust/entry/batchpoke_api/mod.rs"]
 mod batchpoke_api;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../rust/pure/mod.rs"]

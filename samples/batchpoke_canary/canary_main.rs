@@ -11,7 +11,7 @@
 use kernel::prelude::*;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../rust/sys/batchpoke_api/compat.rs"]
+#[path = "../../rust/entry/batchpoke_api/compat.rs"]
 mod compat;
 
 crate::batchpoke_module! {

@@ -13,7 +13,7 @@
 #include <linux/sched.h>
 #include <linux/sysfs.h>
 
-#include "../../rust/sys/batchpoke_api/compat.h"
+#include "../../rust/entry/batchpoke_api/compat.h"
 #include "demo_glue.h"
 
 #define TICK_NS (10 * NSEC_PER_MSEC)

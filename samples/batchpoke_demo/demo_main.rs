@@ -30,7 +30,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../rust/sys/batchpoke_api/mod.rs"]
+#[path = "../../rust/entry/batchpoke_api/mod.rs"]
 mod batchpoke_api;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../rust/pure/mod.rs"]

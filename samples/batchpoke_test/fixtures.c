@@ -17,7 +17,7 @@
 #include <asm/apic.h>
 #include <asm/nmi.h>
 
-#include "../../rust/sys/batchpoke_api/compat.h"
+#include "../../rust/entry/batchpoke_api/compat.h"
 #include "fixtures.h"
 
 /*

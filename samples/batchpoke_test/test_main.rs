@@ -13,7 +13,7 @@ use core::ffi::{c_char, c_int, c_void};
 use kernel::prelude::*;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../rust/sys/batchpoke_api/mod.rs"]
+#[path = "../../rust/entry/batchpoke_api/mod.rs"]
 mod batchpoke_api;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../rust/pure/mod.rs"]

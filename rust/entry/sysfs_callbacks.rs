@@ -7,8 +7,8 @@
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
-use super::bindings;
 use crate::knob;
+use crate::machine::bindings;
 use crate::pure::writer::SliceWriter;
 
 /// Runs a show callback on the sysfs page `buf`.
@@ -55,7 +55,7 @@ unsafe fn store(buf: *const u8, count: usize, f: impl FnOnce(&[u8]) -> Result) -
 /// `kobj` is a live kobject.
 unsafe fn dir_name<'a>(kobj: *mut bindings::kobject) -> &'a [u8] {
     // SAFETY: a live kobject's name is a NUL-terminated string it owns.
-    unsafe { super::cstr((*kobj).name) }.to_bytes()
+    unsafe { crate::machine::cstr((*kobj).name) }.to_bytes()
 }
 
 // The callbacks below are called by C through `struct kobj_attribute`'s

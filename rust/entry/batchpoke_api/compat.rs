@@ -9,7 +9,7 @@
 //!   (6.x) rather than `authors: [..]`;
 //! - `batchpoke_kvec_without_retain`: `KVec` has no `retain()` (6.x).
 
-// FFI (see rust/sys/mod.rs); client modules compile this file too.
+// FFI (see rust/entry/mod.rs); client modules compile this file too.
 #![allow(unsafe_code)]
 
 /// `module!` for every supported kernel: 7.x takes `authors: [..]`, 6.12

@@ -9,7 +9,7 @@
 //! key field carries bit 0 for the likely form and never bit 1, so objtool's
 //! jump-label rewriting leaves the site alone.
 
-// FFI (see rust/sys/mod.rs); client modules compile this file too.
+// FFI (see rust/entry/mod.rs); client modules compile this file too.
 #![allow(unsafe_code)]
 
 /// `true` when the key is enabled; the enabled path is the out-of-line one.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The C side of rust/sys/batchpoke_api/compat.rs: kernel API differences
+ * The C side of rust/entry/batchpoke_api/compat.rs: kernel API differences
  * between the kernels batchpoke supports (Linux 7.3 and 6.12 LTS), for
  * the C helpers of the samples.
  */

@@ -3,7 +3,7 @@
 //! A batchpoke key: a named on/off state whose branch sites batchpoke
 //! patches.
 
-// FFI (see rust/sys/mod.rs); client modules compile this file too.
+// FFI (see rust/entry/mod.rs); client modules compile this file too.
 #![allow(unsafe_code)]
 
 use core::cell::UnsafeCell;
@@ -54,7 +54,7 @@ unsafe impl Sync for Key {}
 
 impl Key {
     /// The offsets of `raw`, `name`, `initially` and `enabled`, for the
-    /// layout check against `struct batchpoke_key` (`rust/sys/abi.rs`).
+    /// layout check against `struct batchpoke_key` (`rust/entry/abi.rs`).
     #[doc(hidden)]
     pub const FIELD_OFFSETS: [usize; 4] = [
         core::mem::offset_of!(Key, raw),

@@ -19,5 +19,5 @@
 #include <linux/utsname.h>
 #include <linux/vmalloc.h>
 
-#include "batchpoke_api/batchpoke.h"
+#include "../entry/batchpoke_api/batchpoke.h"
 #include "helpers.h"

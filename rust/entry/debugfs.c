@@ -4,7 +4,7 @@
  *
  * sites: every site of every live key with the bytes it holds, read from
  *   the text when the file is read. The lines are written by Rust
- *   (rust/sys/debugfs.rs).
+ *   (rust/entry/debugfs.rs).
  * trap: write a kernel address; the int3 handler is called as if a CPU had
  *   trapped on an int3 there (a stale fetch, say), and reading gives its
  *   verdict: "stop 0x<where the CPU continues>" or "done" (not batchpoke's),
@@ -26,10 +26,10 @@
 #include <asm/segment.h>
 #include <asm/trapnr.h>
 
-#include "helpers.h"
+#include "../machine/helpers.h"
 
 /*
- * rust/sys/debugfs.rs. Called directly, never through a function pointer,
+ * rust/entry/debugfs.rs. Called directly, never through a function pointer,
  * so no kCFI type hash has to match a Rust signature.
  */
 int batchpoke_debugfs_sites(struct seq_file *m);
@@ -41,7 +41,7 @@ static int batchpoke_sites_show(struct seq_file *m, void *v)
 DEFINE_SHOW_ATTRIBUTE(batchpoke_sites);
 
 /*
- * rust/sys/int3.rs: the die notifier's callback, and the number of sites in
+ * rust/machine/int3.rs: the die notifier's callback, and the number of sites in
  * the handler's table (under rcu_read_lock()), called directly.
  */
 int batchpoke_int3_notify(struct notifier_block *nb, unsigned long val, void *data);

@@ -2,12 +2,12 @@
 /*
  * The sysfs attribute tables of /sys/kernel/batchpoke. The tables are C
  * because __ATTR() hides how struct kobj_attribute differs between kernel
- * versions; every show/store callback is Rust (rust/sysfs.rs).
+ * versions; every show/store callback is Rust (rust/entry/sysfs_callbacks.rs).
  */
 #include <linux/kobject.h>
 #include <linux/sysfs.h>
 
-#include "helpers.h"
+#include "../machine/helpers.h"
 
 #define BATCHPOKE_SHOW(name) \
 	ssize_t batchpoke_##name##_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)

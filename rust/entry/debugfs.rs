@@ -15,8 +15,8 @@
 
 use core::ffi::c_int;
 
-use super::bindings;
 use super::global::with_state;
+use crate::machine::bindings;
 use crate::pure::insn::Insn;
 use crate::registry::KeyEntry;
 

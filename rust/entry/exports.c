@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * batchpoke's client API, implemented in Rust (rust/sys/exports.rs) and
+ * batchpoke's client API, implemented in Rust (rust/entry/exports.rs) and
  * declared in batchpoke_api/batchpoke.h, the ABI client modules link
  * against.
  */

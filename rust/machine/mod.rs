@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The thin layer between batchpoke and the kernel's C interfaces.
+//! The machine edge: what batchpoke does to the machine.
 //!
-//! Every `unsafe` of the module lives under this directory.
+//! The text locks, the writable alias and the writes, sync rounds
+//! (`text`), the int3 handler and its table of sites (`int3`), module
+//! memory and `__jump_table` reading (`module`), ordinary static keys'
+//! counts and entries (`static_key`), the clock (`time`), and the kernel's
+//! C declarations (`bindings`, `helpers.c`) both edges use. Nothing here
+//! calls into the middle (state, registry, engine) or the entry edge, but
+//! the lock-free counters of sync rounds and int3 hits (`crate::stats`).
 
-// The FFI layer: rust/Kbuild denies unsafe code everywhere else.
+// An edge: rust/Kbuild denies unsafe code everywhere but here and in
+// `crate::entry`.
 #![allow(unsafe_code)]
 
 #[allow(
@@ -29,17 +36,9 @@ pub(crate) mod bindings {
     include!("bindings_generated.rs");
 }
 
-mod abi;
-pub(crate) mod debugfs;
-pub(crate) mod exports;
-pub(crate) mod global;
 pub(crate) mod int3;
 pub(crate) mod module;
-pub(crate) mod module_notifier;
-pub(crate) mod published;
 pub(crate) mod static_key;
-pub(crate) mod sysfs;
-mod sysfs_callbacks;
 pub(crate) mod text;
 pub(crate) mod time;
 
@@ -81,3 +80,41 @@ pub(crate) fn warn_bad_site(addr: usize) {
     // SAFETY: plain call; the helper only prints `addr`.
     unsafe { bindings::batchpoke_helper_warn_bad_site(addr as core::ffi::c_ulong) };
 }
+
+/// `ptr` as a reference, without a dereference: under
+/// `CONFIG_RUST_DEBUG_ASSERTIONS` a raw-pointer dereference gains checks
+/// that call out to panic, which the int3 path must not contain.
+///
+/// # Safety
+///
+/// `ptr` is null or valid for reads of a `T` for `'a`.
+#[inline(always)]
+#[allow(clippy::transmute_ptr_to_ref, clippy::useless_transmute)]
+pub(crate) unsafe fn ref_from_ptr<'a, T>(ptr: *const T) -> Option<&'a T> {
+    // SAFETY: `Option<&T>` has the layout of `*const T`, null being `None`;
+    // valid by the caller's contract.
+    unsafe { core::mem::transmute::<*const T, Option<&'a T>>(ptr) }
+}
+
+/// `ptr` as a mutable reference, without a dereference (see
+/// [`ref_from_ptr`]).
+///
+/// # Safety
+///
+/// `ptr` is null or valid for reads and writes of a `T`, used by no one
+/// else, for `'a`.
+#[inline(always)]
+#[allow(clippy::transmute_ptr_to_ref, clippy::useless_transmute)]
+pub(crate) unsafe fn mut_from_ptr<'a, T>(ptr: *mut T) -> Option<&'a mut T> {
+    // SAFETY: as for `ref_from_ptr`, exclusive by the caller's contract.
+    unsafe { core::mem::transmute::<*mut T, Option<&'a mut T>>(ptr) }
+}
+
+/// One `_kprobe_blacklist` entry: the address of a function kprobes must
+/// not probe, as `NOKPROBE_SYMBOL()` records it.
+#[repr(transparent)]
+pub(crate) struct NokprobeEntry(pub(crate) *const ());
+
+// SAFETY: the entry is an immutable function address, read by the module
+// loader only.
+unsafe impl Sync for NokprobeEntry {}

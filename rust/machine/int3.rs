@@ -11,24 +11,24 @@
 //! site, and the site's current bytes say where to go
 //! ([`TrapSite::resolve`]).
 //!
-//! The handler sits on the die-notifier chain (`DIE_INT3`). It runs in
-//! NMI-like context, so everything it reaches is lock-free, allocation-free
-//! and free of panic paths. The path is two functions, both listed in the
-//! module's `_kprobe_blacklist` (NOKPROBE): [`batchpoke_int3_notify`], whose
-//! common case (no site registered, or another exception) is a few
-//! instructions, and the cold `batchpoke_int3_resolve`, into which the
+//! The handler is entered from the die-notifier chain (`DIE_INT3`,
+//! [`crate::entry::die_notifier`]). It runs in NMI-like context, so
+//! everything it reaches is lock-free, allocation-free and free of panic
+//! paths. The path is two functions, both listed in the module's
+//! `_kprobe_blacklist` (NOKPROBE): the notifier's entry, whose common case
+//! (no site registered, or another exception) is a few instructions and
+//! [`may_be_ours`], and the cold [`batchpoke_int3_resolve`], into which the
 //! searches, the vector access and the reads of the site are inlined.
 
-use core::cell::UnsafeCell;
-use core::ffi::{c_int, c_ulong, c_void};
+use core::ffi::{c_int, c_ulong};
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use kernel::alloc::KVec;
 use kernel::prelude::*;
 
-use super::bindings;
 use super::module::ModuleRef;
+use super::{bindings, ref_from_ptr, NokprobeEntry};
 use crate::pure::insn::{Insn, INT3, MAX_INSN_SIZE};
 use crate::pure::site::Site;
 use crate::pure::trap::{self, TrapSite, Writers};
@@ -273,7 +273,7 @@ fn resolve(addr: usize) -> Option<usize> {
     // SAFETY: a non-null `TABLE` is an installed table; we are inside the
     // die chain's RCU read-side critical section, and a replaced table is
     // freed only after a grace period (`SiteTableSlot::replace`).
-    let listed = unsafe { as_ref(table.cast_const()) }.and_then(|table| table.find(addr));
+    let listed = unsafe { ref_from_ptr(table.cast_const()) }.and_then(|table| table.find(addr));
     for _ in 0..RESOLVE_TRIES {
         // The vector is taken before the site is read: with an int3 there,
         // a vector that holds the site is the batch that wrote it.
@@ -308,74 +308,20 @@ fn user_mode(regs: &bindings::pt_regs) -> bool {
     unsafe { regs.__bindgen_anon_1.cs & 3 != 0 }
 }
 
-/// The die-notifier callback. NOKPROBE: see [`KPROBE_BLACKLIST`].
-///
-/// # Safety
-///
-/// Called by the die-notifier chain only, with `data` pointing to the
-/// `struct die_args` of the event.
-#[no_mangle]
-unsafe extern "C" fn batchpoke_int3_notify(
-    _nb: *mut bindings::notifier_block,
-    val: c_ulong,
-    data: *mut c_void,
-) -> c_int {
-    if val != c_ulong::from(bindings::die_val_DIE_INT3)
-        || (TABLE.load(Ordering::Relaxed).is_null() && !ACTIVE.is_active())
-    {
-        return bindings::NOTIFY_DONE as c_int;
-    }
-    // Pointers become references by conversion, not by dereferencing: under
-    // CONFIG_RUST_DEBUG_ASSERTIONS every raw-pointer dereference gains an
-    // alignment and a null check that call out to panic, and nothing on
-    // this path may.
-    // SAFETY: for DIE_INT3 the chain passes a valid `die_args`, which lives
-    // until the notifier returns; `Option<&T>` has the layout of `*const T`.
-    let args = unsafe { as_ref::<bindings::die_args>(data.cast_const().cast()) };
-    let Some(args) = args else {
-        return bindings::NOTIFY_DONE as c_int;
-    };
-    // SAFETY: `regs` points to the trapping context's saved registers,
-    // which this CPU owns until the handler returns.
-    match unsafe { as_mut(args.regs) } {
-        Some(regs) => batchpoke_int3_resolve(regs),
-        None => bindings::NOTIFY_DONE as c_int,
-    }
-}
-
-/// `ptr` as a reference, without a dereference (see the caller).
-///
-/// # Safety
-///
-/// `ptr` is null or valid for reads of a `T` for `'a`.
+/// Whether an int3 may be batchpoke's: a batch is being applied or sites
+/// are registered. The die notifier's fast path, inlined into it.
 #[inline(always)]
-#[allow(clippy::transmute_ptr_to_ref, clippy::useless_transmute)]
-unsafe fn as_ref<'a, T>(ptr: *const T) -> Option<&'a T> {
-    // SAFETY: `Option<&T>` has the layout of `*const T`, null being `None`;
-    // valid by the caller's contract.
-    unsafe { core::mem::transmute::<*const T, Option<&'a T>>(ptr) }
+pub(crate) fn may_be_ours() -> bool {
+    !TABLE.load(Ordering::Relaxed).is_null() || ACTIVE.is_active()
 }
 
-/// `ptr` as a mutable reference, without a dereference (see the caller).
-///
-/// # Safety
-///
-/// `ptr` is null or valid for reads and writes of a `T`, used by no one
-/// else, for `'a`.
-#[inline(always)]
-#[allow(clippy::transmute_ptr_to_ref, clippy::useless_transmute)]
-unsafe fn as_mut<'a, T>(ptr: *mut T) -> Option<&'a mut T> {
-    // SAFETY: as for `as_ref`, exclusive by the caller's contract.
-    unsafe { core::mem::transmute::<*mut T, Option<&'a mut T>>(ptr) }
-}
-
-/// The rare path of [`batchpoke_int3_notify`]: an int3 in kernel mode while
-/// sites are registered. Out of line and cold so the common path stays a
-/// few instructions; NOKPROBE like its caller.
+/// The rare path of the die notifier: an int3 in kernel mode while sites
+/// are registered. Out of line and cold so the common path stays a few
+/// instructions; NOKPROBE like its caller.
 #[cold]
 #[inline(never)]
 #[no_mangle]
-extern "C" fn batchpoke_int3_resolve(regs: &mut bindings::pt_regs) -> c_int {
+pub(crate) extern "C" fn batchpoke_int3_resolve(regs: &mut bindings::pt_regs) -> c_int {
     if user_mode(regs) {
         return bindings::NOTIFY_DONE as c_int;
     }
@@ -390,64 +336,11 @@ extern "C" fn batchpoke_int3_resolve(regs: &mut bindings::pt_regs) -> c_int {
     }
 }
 
-/// One `_kprobe_blacklist` entry: the address of a function kprobes must
-/// not probe, as `NOKPROBE_SYMBOL()` records it.
-#[repr(transparent)]
-struct NokprobeEntry(*const ());
-
-// SAFETY: the entry is an immutable function address, read by the module
-// loader only.
-unsafe impl Sync for NokprobeEntry {}
-
-/// Every function on the int3 path (the rest is inlined into them).
+/// `batchpoke_int3_resolve` is on the int3 path; the notifier's entry
+/// lists itself.
 #[used(compiler)]
 #[link_section = "_kprobe_blacklist"]
-static KPROBE_BLACKLIST: [NokprobeEntry; 2] = [
-    NokprobeEntry(batchpoke_int3_notify as *const ()),
-    NokprobeEntry(batchpoke_int3_resolve as *const ()),
-];
-
-/// The notifier block, which must stay at a fixed address while registered.
-struct NotifierCell(UnsafeCell<bindings::notifier_block>);
-
-// SAFETY: the block is only handed to the notifier chain, which serializes
-// all access to it.
-unsafe impl Sync for NotifierCell {}
-
-static NOTIFIER: NotifierCell = NotifierCell(UnsafeCell::new(bindings::notifier_block {
-    notifier_call: Some(batchpoke_int3_notify),
-    next: ptr::null_mut(),
-    // Before anything else on the chain: a site trap is never theirs.
-    priority: c_int::MAX,
-}));
-
-static REGISTERED: AtomicBool = AtomicBool::new(false);
-
-/// The handler's registration on the die-notifier chain; dropping it
-/// unregisters the handler.
-///
-/// # Invariants
-///
-/// `NOTIFIER` is on the die chain for as long as this exists.
-pub(crate) struct Int3Handler(());
-
-impl Int3Handler {
-    /// Registers the handler. Fails with `EBUSY` if it is registered already.
-    pub(crate) fn register() -> Result<Self> {
-        if REGISTERED.swap(true, Ordering::AcqRel) {
-            return Err(EBUSY);
-        }
-        // SAFETY: `NOTIFIER` is a static block not on any chain (checked by
-        // `REGISTERED` above), so it can be linked in.
-        let ret = unsafe { bindings::register_die_notifier(NOTIFIER.0.get()) };
-        if ret != 0 {
-            REGISTERED.store(false, Ordering::Release);
-            return Err(Error::from_errno(ret));
-        }
-        // INVARIANT: registered just above.
-        Ok(Int3Handler(()))
-    }
-}
+static KPROBE_BLACKLIST: [NokprobeEntry; 1] = [NokprobeEntry(batchpoke_int3_resolve as *const ())];
 
 /// The right to install the handler's table of sites: its only writer.
 ///
@@ -498,7 +391,12 @@ impl SiteTableSlot {
         // SAFETY: by the type invariant only `self` writes `TABLE` and frees
         // what it held, and `self` is borrowed mutably: `old` and `table`
         // are null or live tables.
-        let leaves = match unsafe { (as_ref(old.cast_const()), as_ref(table.cast_const())) } {
+        let leaves = match unsafe {
+            (
+                ref_from_ptr(old.cast_const()),
+                ref_from_ptr(table.cast_const()),
+            )
+        } {
             (None, _) => false,
             (Some(old), None) => !old.sites.is_empty(),
             (Some(old), Some(new)) => !trap::keeps_every_site(&old.sites, &new.sites),
@@ -542,20 +440,11 @@ unsafe extern "C" fn batchpoke_int3_table_len() -> usize {
     let table = TABLE.load(Ordering::Acquire);
     // SAFETY: an installed table is freed only after a grace period, and
     // the caller is in an RCU read-side critical section.
-    unsafe { as_ref(table.cast_const()) }.map_or(0, |table| table.len)
+    unsafe { ref_from_ptr(table.cast_const()) }.map_or(0, |table| table.len)
 }
 
 /// How many times the table was replaced since load, for debugfs `trap`.
 #[no_mangle]
 extern "C" fn batchpoke_int3_table_replacements() -> usize {
     TABLE_REPLACEMENTS.load(Ordering::Relaxed)
-}
-
-impl Drop for Int3Handler {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant the block is on the chain. The call
-        // waits for an RCU grace period, after which no CPU runs the handler.
-        unsafe { bindings::unregister_die_notifier(NOTIFIER.0.get()) };
-        REGISTERED.store(false, Ordering::Release);
-    }
 }

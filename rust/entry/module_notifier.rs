@@ -9,8 +9,8 @@ use core::ptr;
 
 use kernel::prelude::*;
 
-use super::bindings;
 use super::global::with_state;
+use crate::machine::bindings;
 
 struct NotifierCell(UnsafeCell<bindings::notifier_block>);
 

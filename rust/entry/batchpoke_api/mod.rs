@@ -7,7 +7,7 @@
 //! (the macros expand to `$crate::batchpoke_api::...`):
 //!
 //! ```ignore
-//! #[path = "<batchpoke>/rust/sys/batchpoke_api/mod.rs"]
+//! #[path = "<batchpoke>/rust/entry/batchpoke_api/mod.rs"]
 //! mod batchpoke_api;
 //! ```
 //!

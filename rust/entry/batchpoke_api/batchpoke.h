@@ -2,9 +2,9 @@
 /*
  * batchpoke's client ABI: the one source of it.
  *
- * batchpoke's exports (rust/sys/exports.rs) and the Rust client API
- * (rust/sys/batchpoke_api/) are checked against this header when batchpoke
- * is built (rust/sys/abi.rs): every struct's size, alignment and field
+ * batchpoke's exports (rust/entry/exports.rs) and the Rust client API
+ * (rust/entry/batchpoke_api/) are checked against this header when batchpoke
+ * is built (rust/entry/abi.rs): every struct's size, alignment and field
  * offsets, and every function's parameter and return types.
  *
  * Versioning: BATCHPOKE_ABI_VERSION grows by one with every change a
@@ -116,7 +116,7 @@ struct batchpoke_key {
  * One site: a 5-byte instruction, NOP5 or JMP rel32 to l_yes, written as
  * bytes so that the assembler cannot pick a 2-byte form, and a
  * __jump_table record in the kernel's format (code, target, key + likely,
- * each relative to itself): the record rust/sys/batchpoke_api/site.rs
+ * each relative to itself): the record rust/entry/batchpoke_api/site.rs
  * emits for Rust clients. The instruction is the one for the key's initial
  * state. Returns the key's state as the site executes it.
  */

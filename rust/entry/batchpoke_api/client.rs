@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The calls a client module makes, as safe Rust over batchpoke's exported
-//! functions (`rust/sys/exports.rs`).
+//! functions (`rust/entry/exports.rs`).
 //!
 //! ```ignore
 //! define_key!(TRACE_IO: c"trace_io" = false);
@@ -10,7 +10,7 @@
 //! batchpoke_api::apply(&[Change::new(&TRACE_IO, true)])?;
 //! ```
 
-// FFI (see rust/sys/mod.rs); client modules compile this file too.
+// FFI (see rust/entry/mod.rs); client modules compile this file too.
 #![allow(unsafe_code)]
 
 use kernel::alloc::flags::__GFP_NOWARN;

@@ -8,7 +8,7 @@ use core::ptr::NonNull;
 
 use kernel::prelude::*;
 
-use super::bindings;
+use crate::machine::bindings;
 
 /// Which attribute table a directory gets.
 pub(crate) enum Group {
@@ -68,7 +68,8 @@ impl Dir {
         };
         // SAFETY: `name` is NUL-terminated, `parent` a kobject we hold a
         // reference to (or the kernel's).
-        let kobj = unsafe { bindings::kobject_create_and_add(super::cstr_ptr(name), parent) };
+        let kobj =
+            unsafe { bindings::kobject_create_and_add(crate::machine::cstr_ptr(name), parent) };
         let kobj = NonNull::new(kobj).ok_or(ENOMEM)?;
         // INVARIANT: created just above; the reference is ours.
         let dir = Dir(kobj);

@@ -9,9 +9,9 @@
 use core::ffi::c_int;
 use core::mem::{align_of, offset_of, size_of};
 
-use super::bindings;
 use super::exports;
 use crate::batchpoke_api::{raw, Change, Key, Report, Stats, APPLY_SERIAL};
+use crate::machine::bindings;
 
 /// The header's type for a Rust type of the ABI.
 trait InHeader {

@@ -10,12 +10,12 @@ use kernel::alloc::KVVec;
 use kernel::error::from_result;
 use kernel::prelude::*;
 
-use super::bindings;
 use super::global::with_state;
-use super::module::{bounded_cstr, ModuleRef};
-use super::static_key::StaticKey;
 use crate::batchpoke_api::{Change, Key, Report, Stats, APPLY_SERIAL};
 use crate::engine::{Applied, Strategy};
+use crate::machine::bindings;
+use crate::machine::module::{bounded_cstr, ModuleRef};
+use crate::machine::static_key::StaticKey;
 use crate::registry::{caller_sized, yield_every, KeyId, NewKey, MAX_KEYS_PER_CALL, NAME_MAX};
 use crate::state::{counted, State};
 use crate::stats::STATS;
