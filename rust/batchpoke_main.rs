@@ -90,7 +90,7 @@ impl Drop for FinalCheck {
 impl kernel::Module for Batchpoke {
     fn init(module: &'static ThisModule) -> Result<Self> {
         demo::self_check()?;
-        let engine = engine::Engine::new()?;
+        let engine = engine::Engine::new(ModuleRef::this(module)?)?;
         let sites = SiteTableSlot::new()?;
         let root = Dir::create(c"batchpoke", None, Group::Root)?;
         let keys = Dir::create(c"keys", Some(&root.get()), Group::None)?;

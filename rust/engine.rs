@@ -14,6 +14,8 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use kernel::prelude::*;
 
 use crate::entry::die_notifier::Int3Handler;
+use crate::machine::module::ModuleRef;
+use crate::machine::perf;
 use crate::machine::static_key::{Claimed, StaticChange};
 use crate::machine::text::{TextAlias, TextGuard, TextLocks, TextPokes};
 use crate::machine::time::now_ns;
@@ -68,15 +70,33 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// Finds the text locks and registers the int3 handler.
-    pub(crate) fn new() -> Result<Self> {
+    /// Finds the text locks, registers the int3 handler and connects
+    /// `this` (batchpoke) to the kernel's `PERF_RECORD_TEXT_POKE`.
+    pub(crate) fn new(this: ModuleRef<'_>) -> Result<Self> {
         let locks = TextLocks::find()?;
         let int3 = Int3Handler::register()?;
-        Ok(Engine {
+        let engine = Engine {
             locks,
             strategy: AtomicU8::new(Strategy::Batch as u8),
             _int3: int3,
-        })
+        };
+        engine.connect_perf(this)?;
+        Ok(engine)
+    }
+
+    /// Aims batchpoke's stub at `perf_event_text_poke()` (see
+    /// [`perf`]): one poke on its own text, by the protocol every site
+    /// takes, before any transaction can announce a change through it.
+    /// Not a transaction: the counters do not see it.
+    fn connect_perf(&self, this: ModuleRef<'_>) -> Result {
+        let (addr, len) = perf::stub_site();
+        let current = this.read_core_text(addr, len).ok_or(EINVAL)?;
+        let Some(poke) = perf::stub_poke(current) else {
+            return Ok(());
+        };
+        let mut pokes = TextPokes::new();
+        pokes.push(this, poke)?;
+        self.patch(&mut pokes, &[], Strategy::Batch).map(|_| ())
     }
 
     /// The strategy transactions use.

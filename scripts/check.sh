@@ -62,6 +62,10 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$fuzz" "$top"/scripts/fuzz/*.c ||
 int3=$BATCHPOKE_WORK/build/batchpoke-int3
 gcc -static -O2 -Wall -Wextra -Werror -o "$int3" "$top/scripts/int3/batchpoke-int3.c" ||
 	fail "build: scripts/int3/batchpoke-int3.c"
+# And the PERF_RECORD_TEXT_POKE reader (scripts/selftest/textpoke.sh).
+textpoke=$BATCHPOKE_WORK/build/batchpoke-text-poke
+gcc -static -O2 -Wall -Wextra -Werror -o "$textpoke" "$top/scripts/perf/batchpoke-text-poke.c" ||
+	fail "build: scripts/perf/batchpoke-text-poke.c"
 # The selftest takes 3-4 minutes of guest time on the default flavor and
 # 10 on the debug flavor (KASAN under TCG); the limit only bounds a hang.
 vm_args=(--timeout 2400)
@@ -102,7 +106,7 @@ ktap_vm() {
 		sed -n '/what matched, how often:/,/the first one/p' "$verdict" | head -n 12
 	fi
 }
-ktap_vm selftest --cpus "$cpus" --extra "$fuzz" --extra "$int3" "${vm_args[@]}" -- "SKEYS_RACE_CYCLES=$race_cycles ./batchpoke.sh"
+ktap_vm selftest --cpus "$cpus" --extra "$fuzz" --extra "$int3" --extra "$textpoke" "${vm_args[@]}" -- "SKEYS_RACE_CYCLES=$race_cycles ./batchpoke.sh"
 
 # --- 2b. true parallelism ----------------------------------------------------------
 # The concurrency cases again, on 2 vCPUs that really run at the same time

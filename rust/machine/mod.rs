@@ -37,7 +37,9 @@ pub(crate) mod bindings {
 }
 
 pub(crate) mod int3;
+mod kallsyms;
 pub(crate) mod module;
+pub(crate) mod perf;
 pub(crate) mod static_key;
 pub(crate) mod text;
 pub(crate) mod time;

@@ -142,13 +142,18 @@ impl<'a> ModuleRef<'a> {
 
     /// The bytes `site` holds now, if it lies in the module's core text.
     pub(crate) fn read_site(&self, site: &Site) -> Option<Insn> {
-        let len = site.width.len();
-        if !self.core_text_holds(site.addr, len) {
+        self.read_core_text(site.addr, site.width.len())
+    }
+
+    /// The `len` (at most [`MAX_INSN_SIZE`]) bytes at `addr`, if they lie
+    /// in the module's core text.
+    pub(crate) fn read_core_text(&self, addr: usize, len: usize) -> Option<Insn> {
+        if len > MAX_INSN_SIZE || !self.core_text_holds(addr, len) {
             return None;
         }
         // SAFETY: the bytes are in the text of a module that stays loaded
         // for `'a` (type invariant).
-        Some(unsafe { read_text(site.addr, len) })
+        Some(unsafe { read_text(addr, len) })
     }
 
     /// The site `entry` points to, with the width of the instruction it

@@ -4,7 +4,7 @@
 //! text patcher, the writable alias through which sites are written, and
 //! the sync round that makes every CPU execute what was written.
 
-use core::ffi::{c_char, c_void, CStr};
+use core::ffi::{c_void, CStr};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
@@ -14,6 +14,7 @@ use kernel::prelude::*;
 
 use super::bindings;
 use super::int3::ACTIVE;
+use super::kallsyms::{lookup_data_symbol, reads_back_as};
 use super::module::{read_text, ModuleRef};
 use crate::pure::insn::Insn;
 use crate::pure::pages::{alias_offset, pages_touched};
@@ -44,30 +45,7 @@ impl KernelMutex {
     /// confirms it.
     fn find(name: &'static CStr) -> Result<Self> {
         let addr = lookup_data_symbol(name)?;
-        // SAFETY: plain call.
-        let len = unsafe { bindings::batchpoke_helper_ksym_symbol_len() };
-        let mut buf = KVec::from_elem(0u8, len, GFP_KERNEL)?;
-        // SAFETY: `buf` has the KSYM_SYMBOL_LEN bytes `sprint_symbol` may write.
-        unsafe {
-            bindings::sprint_symbol(
-                buf.as_mut_ptr().cast::<c_char>(),
-                addr.as_ptr() as usize as core::ffi::c_ulong,
-            )
-        };
-        let printed = CStr::from_bytes_until_nul(&buf).map_err(|_| EINVAL)?;
-        let exact = printed
-            .to_bytes()
-            .strip_prefix(name.to_bytes())
-            .is_some_and(|rest| rest.starts_with(b"+0x0/"));
-        if !exact {
-            pr_err!(
-                "{:?}: kallsyms resolved {:p} but it reads back as {:?}\n",
-                name,
-                addr.as_ptr(),
-                printed
-            );
-            return Err(ENOENT);
-        }
+        reads_back_as(addr.as_ptr() as usize, name, &[b"+0x0/"])?;
         // INVARIANT: kallsyms names this address `name`, a kernel mutex.
         Ok(KernelMutex { ptr: addr.cast() })
     }
@@ -83,34 +61,6 @@ impl KernelMutex {
     unsafe fn unlock(&self) {
         // SAFETY: held by this task (caller's contract).
         unsafe { kernel::bindings::mutex_unlock(self.ptr.as_ptr()) };
-    }
-}
-
-/// The address kallsyms gives the data symbol `name`.
-fn lookup_data_symbol(name: &CStr) -> Result<NonNull<c_void>> {
-    let mut probe = bindings::kprobe {
-        symbol_name: super::cstr_ptr(name),
-        ..Default::default()
-    };
-    // SAFETY: `probe` is a zeroed kprobe with only a symbol name, as
-    // register_kprobe() expects; it is unregistered below if it was accepted.
-    let ret = unsafe { bindings::register_kprobe(&mut probe) };
-    if ret == 0 {
-        // The name designates text: not the data symbol looked for.
-        // SAFETY: `probe` was registered just above.
-        unsafe { bindings::unregister_kprobe(&mut probe) };
-        return Err(EINVAL);
-    }
-    match NonNull::new(probe.addr.cast::<c_void>()) {
-        Some(addr) if ret == EINVAL.to_errno() => Ok(addr),
-        _ => {
-            pr_err!(
-                "cannot locate {:?} through kallsyms (error {}); batchpoke needs CONFIG_KALLSYMS_ALL=y and CONFIG_KPROBES=y\n",
-                name,
-                ret
-            );
-            Err(ENOENT)
-        }
     }
 }
 
@@ -475,6 +425,13 @@ impl Text for KernelText<'_> {
         unsafe { bindings::batchpoke_helper_sync_each_cpu() };
         self.rounds += 1;
         crate::stats::STATS.sync_round();
+    }
+
+    fn announce(&mut self, pokes: &[Poke]) {
+        // Only pokes this text verified and published are true records.
+        if let Some(part) = self.part_of_own(pokes) {
+            part.iter().for_each(super::perf::record);
+        }
     }
 
     fn retire(&mut self) {

@@ -195,6 +195,12 @@ pub trait Text {
     /// Makes every CPU serialize, so that all writes so far are what every
     /// CPU executes from now on.
     fn sync(&mut self);
+    /// Tells tracers that `pokes` change now, while every site holds an
+    /// int3 and its new tail and before any new first byte is written: the
+    /// point the kernel's own batch emits `PERF_RECORD_TEXT_POKE` at, so a
+    /// decoder sees the old flow or the int3 before it, the new flow or
+    /// the int3 after it.
+    fn announce(&mut self, pokes: &[Poke]);
     /// Withdraws the published vector once no handler can still use it.
     fn retire(&mut self);
 }
@@ -236,6 +242,9 @@ fn run<T: Text>(pokes: &[Poke], text: &mut T, ending: Ending) -> usize {
     text.publish(pokes);
     let mut rounds = 0;
     for phase in PHASES {
+        if phase == Phase::Head {
+            text.announce(pokes);
+        }
         let mut wrote = false;
         for poke in pokes {
             if let Some((offset, bytes)) = phase.write(poke) {

@@ -140,6 +140,7 @@ struct Counter {
     syncs: usize,
     published: usize,
     retired: usize,
+    announced: Vec<usize>,
 }
 
 impl Text for Counter {
@@ -151,6 +152,9 @@ impl Text for Counter {
     }
     fn sync(&mut self) {
         self.syncs += 1;
+    }
+    fn announce(&mut self, pokes: &[Poke]) {
+        self.announced.extend(pokes.iter().map(|p| p.addr));
     }
     fn retire(&mut self) {
         self.retired += 1;
@@ -172,7 +176,8 @@ fn a_batch_costs_two_rounds_whatever_its_size_serial_three_per_site() {
     assert_eq!(run_batch(&[], &mut Counter::default(), Ending::Unsynced), 0);
 }
 
-/// The order of what a batch does: `W` a write, `S` a sync, `R` the retire.
+/// The order of what a batch does: `W` a write, `S` a sync, `A` the
+/// announcement to tracers, `R` the retire.
 #[derive(Default)]
 struct Sequence(String);
 
@@ -186,6 +191,9 @@ impl Text for Sequence {
     fn sync(&mut self) {
         self.0.push('S');
     }
+    fn announce(&mut self, _: &[Poke]) {
+        self.0.push('A');
+    }
     fn retire(&mut self) {
         self.0.push('R');
     }
@@ -196,14 +204,14 @@ fn a_synced_batch_syncs_after_the_first_bytes_before_it_retires() {
     let v: Vec<Poke> = (0..3).map(|i| poke(0x10_000 + i * 8)).collect();
     let mut synced = Sequence::default();
     assert_eq!(run_batch(&v, &mut synced, Ending::Synced), 3);
-    assert_eq!(synced.0, "PWWWSWWWSWWWSR");
+    assert_eq!(synced.0, "PWWWSWWWSAWWWSR");
     let mut unsynced = Sequence::default();
     assert_eq!(run_batch(&v, &mut unsynced, Ending::Unsynced), 2);
-    assert_eq!(unsynced.0, "PWWWSWWWSWWWR");
+    assert_eq!(unsynced.0, "PWWWSWWWSAWWWR");
     // Serial is the kernel's protocol: synced, one site at a time.
     let mut serial = Sequence::default();
     run_serial(&v[..1], &mut serial);
-    assert_eq!(serial.0, "PWSWSWSR");
+    assert_eq!(serial.0, "PWSWSAWSR");
 }
 
 #[test]
@@ -222,6 +230,25 @@ fn no_tail_change_means_one_round_two_serial() {
     assert_eq!(run_batch(&[p], &mut c, Ending::Unsynced), 1);
     assert_eq!(c.writes, vec![(addr, vec![INT3]), (addr, vec![0xe9])]);
     assert_eq!(run_serial(&[p], &mut Counter::default()), 2);
+    // Announced after the int3 round, before the first byte, all the same.
+    let mut seq = Sequence::default();
+    run_batch(&[p], &mut seq, Ending::Unsynced);
+    assert_eq!(seq.0, "PWSAWR");
+}
+
+#[test]
+fn every_poke_is_announced_once() {
+    let v: Vec<Poke> = (0..5).map(|i| poke(0x20_000 + i * 8)).collect();
+    let addrs: Vec<usize> = v.iter().map(|p| p.addr).collect();
+    let mut batch = Counter::default();
+    run_batch(&v, &mut batch, Ending::Unsynced);
+    assert_eq!(batch.announced, addrs);
+    let mut serial = Counter::default();
+    run_serial(&v, &mut serial);
+    assert_eq!(serial.announced, addrs);
+    let mut none = Counter::default();
+    run_batch(&[], &mut none, Ending::Synced);
+    assert!(none.announced.is_empty());
 }
 
 #[test]

@@ -23,6 +23,7 @@ here=$(dirname "$0")
 . "$here/fuzz.sh"
 . "$here/skeys.sh"
 . "$here/trap.sh"
+. "$here/textpoke.sh"
 . "$here/benchmod.sh"
 
 SYS=/sys/kernel/batchpoke
@@ -82,7 +83,7 @@ expect_big_refused() {
 # flip KEY VALUE: sets a key through its enabled file.
 flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
-ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + MISTAKES_CASES + FUZZ_CASES + SKEYS_CASES + TRAP_CASES + BENCHMOD_CASES))
+ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + MISTAKES_CASES + FUZZ_CASES + SKEYS_CASES + TRAP_CASES + TEXTPOKE_CASES + BENCHMOD_CASES))
 
 # --- loading --------------------------------------------------------------------
 if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
@@ -380,6 +381,9 @@ fi
 
 # --- an int3 at a site outside a batch ----------------------------------------------------
 trap_cases
+
+# --- tracers see the new code: PERF_RECORD_TEXT_POKE per changed site ---------------------
+textpoke_cases
 
 # --- a client written in C, against batchpoke.h alone -----------------------------------
 cclient_cases

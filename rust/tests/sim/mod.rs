@@ -136,6 +136,8 @@ impl Text for Recorder {
     fn sync(&mut self) {
         self.steps.push(Step::Sync);
     }
+    // Tracers' records change nothing a CPU executes.
+    fn announce(&mut self, _: &[Poke]) {}
     fn retire(&mut self) {
         self.steps.push(Step::Retire);
     }
