@@ -71,7 +71,8 @@ const TEXT_POKE: &CStr = c"perf_event_text_poke";
 fn stub() -> usize {
     // Through black_box, so the compiler does not fold the offset into the
     // relocation: objtool wants address references to the function's start.
-    core::hint::black_box(batchpoke_perf_text_poke as *const ()).addr() + JUMP_OFFSET
+    // `as usize`, not `.addr()`: 6.12's MSRV (1.78) predates it.
+    core::hint::black_box(batchpoke_perf_text_poke as *const ()) as usize + JUMP_OFFSET
 }
 
 /// The poke that aims the stub at `perf_event_text_poke()`, given the
