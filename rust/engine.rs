@@ -27,10 +27,13 @@ use crate::stats::STATS;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Strategy {
-    /// All sites in one batch: two sync rounds per transaction, three when
-    /// it changes an ordinary static key ([`Ending`]).
+    /// All sites in one batch: one sync round per transaction of
+    /// batchpoke keys (their sites change their first byte only), three
+    /// when it changes an ordinary static key ([`Ending`]).
     Batch = 0,
-    /// One batch per site, as before batching: three rounds per site.
+    /// One batch per site, as before batching, each ended with the
+    /// kernel's final sync: two rounds per site of a batchpoke key, three
+    /// per site of an ordinary static key.
     Serial = 1,
 }
 
@@ -96,7 +99,16 @@ impl Engine {
         };
         let mut pokes = TextPokes::new();
         pokes.push(this, poke)?;
-        self.patch(&mut pokes, &[], Strategy::Batch).map(|_| ())
+        self.patch(&mut pokes, &[], Strategy::Batch, Ending::Unsynced)
+            .map(|_| ())
+    }
+
+    /// Changes the form of sites only batchpoke writes (see
+    /// [`crate::pure::insn::Form`]): `pokes` as one batch, ended as
+    /// `ending` says. Not a transaction: the counters see its sync rounds
+    /// only.
+    pub(crate) fn convert(&self, pokes: &mut TextPokes<'_>, ending: Ending) -> Result<Applied> {
+        self.patch(pokes, &[], Strategy::Batch, ending)
     }
 
     /// The strategy transactions use.
@@ -127,8 +139,16 @@ impl Engine {
         statics: &[StaticChange<'_>],
         strategy: Strategy,
     ) -> Result<Applied> {
+        // The kernel's jump-label code writes an ordinary static key's
+        // sites too, as soon as the locks drop: no trap on this batch's
+        // int3s may still be in a handler then.
+        let ending = if statics.is_empty() {
+            Ending::Unsynced
+        } else {
+            Ending::Synced
+        };
         let start = now_ns();
-        let applied = self.patch(pokes, statics, strategy)?;
+        let applied = self.patch(pokes, statics, strategy, ending)?;
         STATS.transaction(applied.sites, now_ns().saturating_sub(start));
         Ok(applied)
     }
@@ -138,6 +158,7 @@ impl Engine {
         pokes: &mut TextPokes<'_>,
         statics: &[StaticChange<'_>],
         strategy: Strategy,
+        ending: Ending,
     ) -> Result<Applied> {
         pokes.prepare().map_err(plan_error)?;
         if pokes.len() == 0 {
@@ -155,14 +176,6 @@ impl Engine {
         let locked = self.locks.lock();
         let claimed = Claimed::claim(&locked, statics)?;
         let mut text = locked.text(&alias, pokes).map_err(plan_error)?;
-        // The kernel's jump-label code writes an ordinary static key's
-        // sites too, as soon as the locks drop: no trap on this batch's
-        // int3s may still be in a handler then.
-        let ending = if statics.is_empty() {
-            Ending::Unsynced
-        } else {
-            Ending::Synced
-        };
         match strategy {
             Strategy::Batch => plan::run_batch(pokes.as_slice(), &mut text, ending),
             Strategy::Serial => plan::run_serial(pokes.as_slice(), &mut text),

@@ -15,7 +15,8 @@
 //! unregistration cannot fail.
 //!
 //! This file holds the entries and their life cycle; `admission.rs` what a
-//! registration checks before a key is added, `lookup.rs` the index of the
+//! registration checks before a key is added, `conversion.rs` the form a
+//! batchpoke key's sites take while registered, `lookup.rs` the index of the
 //! live keys and the lookups through it, `transaction.rs` the checks of a
 //! transaction and its batch.
 
@@ -36,6 +37,7 @@ use crate::pure::site::Site;
 use crate::pure::trap::Writers;
 
 mod admission;
+mod conversion;
 mod lookup;
 mod transaction;
 

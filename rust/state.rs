@@ -56,13 +56,17 @@ impl State {
             let ticket = registry.add_pending(&self.engine, module, keys)?;
             // Its sites are in the int3 handler's table before any of them
             // can be patched.
+            // Then batchpoke keys' sites take the form that flips in one
+            // round.
             let names = registry
                 .install_sites()
+                .and_then(|()| registry.convert_pending(&self.engine, ticket))
                 .and_then(|()| registry.pending_names(ticket));
             match names {
                 Ok(names) => (ticket, names),
                 Err(e) => {
                     registry.retire_ticket(ticket);
+                    registry.restore_dead(&self.engine);
                     registry.remove_dead();
                     // Failure or not, the error is the registration's.
                     let _ = registry.install_sites();
@@ -173,6 +177,7 @@ impl State {
             drop(dirs);
         }
         let mut registry = self.registry.lock();
+        registry.restore_dead(&self.engine);
         registry.remove_dead();
         // Sites leave the table before their module's text can go: callers
         // retire a module's keys in its `GOING` notification at the latest.

@@ -11,7 +11,7 @@ use kernel::prelude::*;
 
 use super::bindings;
 use crate::batchpoke_api::Key;
-use crate::pure::insn::{Insn, Width, MAX_INSN_SIZE};
+use crate::pure::insn::{Form, Insn, Width, MAX_INSN_SIZE};
 use crate::pure::site::Site;
 
 /// A loaded module whose jump table and text batchpoke may read.
@@ -157,8 +157,9 @@ impl<'a> ModuleRef<'a> {
     }
 
     /// The site `entry` points to, with the width of the instruction it
-    /// holds now (objtool shortens sites to two bytes where it can), if it
-    /// is one of the four site instructions in the module's core text.
+    /// holds now (objtool shortens sites to two bytes where it can) and the
+    /// form its first byte says, if it is one of the six site instructions
+    /// in the module's core text.
     pub(crate) fn site(&self, entry: &JumpEntry) -> Option<Site> {
         if !self.core_text_holds(entry.addr, 2) {
             return None;
@@ -167,12 +168,14 @@ impl<'a> ModuleRef<'a> {
         // loaded for `'a` (type invariant).
         let head = unsafe { read_text(entry.addr, 2) };
         let head = head.as_bytes();
-        let width = Width::of(*head.first()?, *head.get(1)?)?;
+        let (first, second) = (*head.first()?, *head.get(1)?);
+        let width = Width::of(first, second)?;
         let site = Site {
             addr: entry.addr,
             target: entry.target,
             likely: entry.likely,
             width,
+            form: Form::holding(first),
         };
         self.text_holds(&site).then_some(site)
     }

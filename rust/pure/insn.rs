@@ -9,6 +9,14 @@
 //! replace bytes. These are the encodings the kernel's own jump-label code
 //! writes and expects (`arch/x86/kernel/jump_label.c`), so a site
 //! batchpoke patched is one the kernel can patch next.
+//!
+//! A site only batchpoke writes (a batchpoke key's) falls through in a
+//! second form while registered ([`Form::TailConstant`]): `test eax,
+//! imm32` (`a9`) or `test al, imm8` (`a8`) whose immediate is the jump's
+//! displacement. Its tail is the jump's, so a flip writes the first byte
+//! only, the one change the int3 protocol makes in one sync round. `test`
+//! writes the flags, which a site may therefore not keep live across it
+//! (the site macros do not declare `preserves_flags`).
 
 /// Length of the longest site instruction.
 pub const MAX_INSN_SIZE: usize = 5;
@@ -21,6 +29,34 @@ pub const JMP32_OPCODE: u8 = 0xe9;
 
 /// Opcode of `jmp rel8`.
 pub const JMP8_OPCODE: u8 = 0xeb;
+
+/// Opcode of `test eax, imm32`: falls through, five bytes like `jmp rel32`.
+pub const TEST32_OPCODE: u8 = 0xa9;
+
+/// Opcode of `test al, imm8`: falls through, two bytes like `jmp rel8`.
+pub const TEST8_OPCODE: u8 = 0xa8;
+
+/// How a site falls through; it jumps with `jmp` in both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// The kernel's NOP: what the compiler emits, and what the kernel's
+    /// jump-label code and objtool expect at a `__jump_table` site.
+    Kernel,
+    /// `test` with the jump's displacement as its immediate: the same
+    /// tail as the jump, so a flip changes the first byte only.
+    TailConstant,
+}
+
+impl Form {
+    /// The form of a site whose first byte is `first`: only the
+    /// tail-constant fall-through starts with a `test` opcode.
+    pub fn holding(first: u8) -> Form {
+        match first {
+            TEST32_OPCODE | TEST8_OPCODE => Form::TailConstant,
+            _ => Form::Kernel,
+        }
+    }
+}
 
 /// How wide a site is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,8 +82,8 @@ impl Width {
     /// `None` for anything that is not a site instruction.
     pub fn of(first: u8, second: u8) -> Option<Width> {
         match (first, second) {
-            (JMP8_OPCODE, _) | (0x66, 0x90) => Some(Width::Short),
-            (JMP32_OPCODE, _) | (0x0f, 0x1f) => Some(Width::Near),
+            (JMP8_OPCODE | TEST8_OPCODE, _) | (0x66, 0x90) => Some(Width::Short),
+            (JMP32_OPCODE | TEST32_OPCODE, _) | (0x0f, 0x1f) => Some(Width::Near),
             _ => None,
         }
     }
@@ -189,10 +225,32 @@ pub fn encode_jmp(site: usize, target: usize, width: Width) -> Option<Insn> {
     }
 }
 
+/// Encodes the tail-constant fall-through of a site of `width` at `site`
+/// whose jump goes to `target`: the jump with `test` for its opcode, or
+/// `None` when the displacement does not fit.
+pub fn encode_test(site: usize, target: usize, width: Width) -> Option<Insn> {
+    let jmp = encode_jmp(site, target, width)?;
+    let mut bytes = [0; MAX_INSN_SIZE];
+    for (to, from) in bytes.iter_mut().zip(jmp.as_bytes()) {
+        *to = *from;
+    }
+    bytes[0] = match width {
+        Width::Short => TEST8_OPCODE,
+        Width::Near => TEST32_OPCODE,
+    };
+    Some(Insn::from_prefix(bytes, jmp.len()))
+}
+
 /// Decodes the instruction `insn` found at `site`; `None` for anything that
-/// is not one of the four site instructions.
+/// is not one of the six site instructions.
 pub fn decode(site: usize, insn: &Insn) -> Option<Decoded> {
     if *insn == NOP5 || *insn == NOP2 {
+        return Some(Decoded::Nop);
+    }
+    if matches!(
+        insn.as_bytes(),
+        [TEST32_OPCODE, _, _, _, _] | [TEST8_OPCODE, _]
+    ) {
         return Some(Decoded::Nop);
     }
     let rel = match insn.as_bytes() {
@@ -207,12 +265,13 @@ pub fn decode(site: usize, insn: &Insn) -> Option<Decoded> {
 }
 
 /// The instruction of `width` a site at `site`, whose jump goes to
-/// `target`, must hold to jump (`true`) or fall through (`false`).
-pub fn for_jump(site: usize, target: usize, width: Width, jump: bool) -> Option<Insn> {
-    if jump {
-        encode_jmp(site, target, width)
-    } else {
-        Some(nop(width))
+/// `target`, must hold to jump (`true`) or fall through (`false`) in
+/// `form`.
+pub fn for_jump(site: usize, target: usize, width: Width, jump: bool, form: Form) -> Option<Insn> {
+    match (jump, form) {
+        (true, _) => encode_jmp(site, target, width),
+        (false, Form::Kernel) => Some(nop(width)),
+        (false, Form::TailConstant) => encode_test(site, target, width),
     }
 }
 

@@ -8,7 +8,9 @@
 //!
 //! 1. [`Phase::Int3`]: an int3 on the first byte of every site, sync;
 //! 2. [`Phase::Tail`]: the new tail bytes of every site whose tail changes,
-//!    sync (skipped when no tail changes);
+//!    sync (skipped when no tail changes: always, for sites in the
+//!    tail-constant form, [`super::insn::Form`], so a batch of batchpoke
+//!    keys takes one round);
 //! 3. [`Phase::Head`]: the new first byte of every site; no sync.
 //!
 //! While the batch is published, a CPU that traps on one of the int3s is
@@ -32,7 +34,7 @@
 //! when sites leave the handler's table, which is rare. [`run_serial`], the
 //! one-site-at-a-time baseline, keeps the kernel's three rounds.
 
-use super::insn::{self, Insn, INT3};
+use super::insn::{self, Form, Insn, INT3};
 use super::search::AtAddress;
 use super::site::Site;
 
@@ -85,18 +87,36 @@ impl Poke {
     /// The change of `site` from key state `from` to `to`; `Ok(None)` when
     /// the site's bytes stay the same.
     pub fn for_site(site: &Site, from: bool, to: bool) -> Result<Option<Poke>, PlanError> {
-        let err = PlanError::Unencodable { addr: site.addr };
-        let old = site.insn(from).ok_or(err)?;
-        let new = site.insn(to).ok_or(err)?;
+        Poke::between(site.addr, site.insn(from), site.insn(to))
+    }
+
+    /// The change that puts `site`, its key `enabled`, in `form`;
+    /// `Ok(None)` when its bytes are the same in both forms (it jumps, or
+    /// is in `form` already).
+    pub fn converting(site: &Site, enabled: bool, form: Form) -> Result<Option<Poke>, PlanError> {
+        Poke::between(
+            site.addr,
+            site.insn(enabled),
+            site.in_form(form).insn(enabled),
+        )
+    }
+
+    fn between(
+        addr: usize,
+        old: Option<Insn>,
+        new: Option<Insn>,
+    ) -> Result<Option<Poke>, PlanError> {
+        let err = PlanError::Unencodable { addr };
+        let (old, new) = (old.ok_or(err)?, new.ok_or(err)?);
         if old.len() != new.len() {
             return Err(err);
         }
         if old == new {
             return Ok(None);
         }
-        let resume = insn::resume_address(site.addr, &new).ok_or(err)?;
+        let resume = insn::resume_address(addr, &new).ok_or(err)?;
         Ok(Some(Poke {
-            addr: site.addr,
+            addr,
             old,
             new,
             resume,
@@ -219,14 +239,16 @@ pub enum Ending {
 
 /// Applies the prepared vector `pokes` as one batch. Returns the number of
 /// sync rounds used: 2 (3 when `ending` is [`Ending::Synced`]), one fewer
-/// when no tail changes, or 0 for no pokes.
+/// when no tail changes (1 for sites in the tail-constant form), or 0 for
+/// no pokes.
 pub fn run_batch<T: Text>(pokes: &[Poke], text: &mut T, ending: Ending) -> usize {
     run(pokes, text, ending)
 }
 
 /// Applies the prepared vector one site at a time, the way patching worked
 /// before batching, with the kernel's final sync: every site is a batch of
-/// one taking three rounds (two when its tail stays).
+/// one taking three rounds (two when its tail stays, as in the
+/// tail-constant form).
 pub fn run_serial<T: Text>(pokes: &[Poke], text: &mut T) -> usize {
     pokes
         .iter()

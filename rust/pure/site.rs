@@ -3,7 +3,7 @@
 //! A branch site: two or five bytes of text that either fall through or
 //! jump.
 
-use super::insn::{self, Insn, Width};
+use super::insn::{self, Form, Insn, Width};
 
 /// One branch site of a key, as its jump-table entry records it.
 ///
@@ -20,6 +20,9 @@ pub struct Site {
     pub likely: bool,
     /// The width it was assembled with; it keeps it.
     pub width: Width,
+    /// How it falls through: as compiled ([`Form::Kernel`]), or, while a
+    /// batchpoke key of it is registered, [`Form::TailConstant`].
+    pub form: Form,
 }
 
 impl Site {
@@ -31,7 +34,18 @@ impl Site {
     /// The instruction the site holds while its key is `enabled`; `None`
     /// when the target is out of the jump's range.
     pub fn insn(&self, enabled: bool) -> Option<Insn> {
-        insn::for_jump(self.addr, self.target, self.width, self.jumps(enabled))
+        insn::for_jump(
+            self.addr,
+            self.target,
+            self.width,
+            self.jumps(enabled),
+            self.form,
+        )
+    }
+
+    /// The same site, falling through in `form`.
+    pub fn in_form(&self, form: Form) -> Site {
+        Site { form, ..*self }
     }
 
     /// The bytes past the site's last one.

@@ -8,7 +8,9 @@
 //! fetch; a real machine's serialization rules exclude it after a sync,
 //! an emulator's may not), still finds its site in the table of every
 //! registered site, and continues as the bytes the site holds now say:
-//! they are one of the site's two instructions, the one the batch left.
+//! they are one of the site's instructions, the one the batch left (a
+//! site only batchpoke writes has three: its jump and its fall-through in
+//! either form, since registration converts sites already in the table).
 //!
 //! An int3 that no batchpoke batch accounts for can also sit on a site
 //! that is not batchpoke's alone ([`Writers::BatchpokeAndKernel`]): an
@@ -25,13 +27,13 @@
 //! right, and the site's disabled-state instruction is taken. Bytes that
 //! are neither instruction are someone else's and are left to the kernel.
 
-use super::insn::{self, Insn, INT3};
+use super::insn::{self, Form, Insn, INT3};
 use super::plan::Poke;
 use super::search::AtAddress;
 use super::site::Site;
 
-/// A registered site as the int3 handler keeps it: its two instructions
-/// and where each one continues.
+/// A registered site as the int3 handler keeps it: its instructions and
+/// where each one continues.
 ///
 /// # Invariants
 ///
@@ -39,9 +41,12 @@ use super::site::Site;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrapSite {
     addr: usize,
-    /// Index 0: the instruction for the key disabled; 1: enabled.
-    insns: [Insn; 2],
-    resumes: [usize; 2],
+    /// Index 0: the instruction for the key disabled; 1: enabled, in the
+    /// site's form; 2: its fall-through in the other form, which a site
+    /// only batchpoke writes holds before or after its conversion (for a
+    /// site the kernel writes too, the kernel's fall-through again).
+    insns: [Insn; 3],
+    resumes: [usize; 3],
     writers: Writers,
 }
 
@@ -79,10 +84,20 @@ impl TrapSite {
     /// The entry of `site`, whose bytes `writers` write; `None` as for
     /// [`TrapSite::new`].
     pub fn written_by(site: &Site, writers: Writers) -> Option<TrapSite> {
-        let insns = [site.insn(false)?, site.insn(true)?];
+        let other_fall_through = match (writers, site.form) {
+            (Writers::BatchpokeAndKernel, _) => site.in_form(Form::Kernel),
+            (Writers::Batchpoke, Form::Kernel) => site.in_form(Form::TailConstant),
+            (Writers::Batchpoke, Form::TailConstant) => site.in_form(Form::Kernel),
+        };
+        let insns = [
+            site.insn(false)?,
+            site.insn(true)?,
+            other_fall_through.insn(site.likely)?,
+        ];
         let resumes = [
             insn::resume_address(site.addr, &insns[0])?,
             insn::resume_address(site.addr, &insns[1])?,
+            insn::resume_address(site.addr, &insns[2])?,
         ];
         // INVARIANT: each resume address is computed from its instruction.
         Some(TrapSite {
@@ -102,7 +117,7 @@ impl TrapSite {
     /// can explain. Without a call or a panic path.
     #[inline(always)]
     pub fn resume_under_int3(&self, now: &Insn) -> Option<usize> {
-        let [disabled, enabled] = &self.insns;
+        let [disabled, enabled, _] = &self.insns;
         if self.writers == Writers::Batchpoke {
             None
         } else if now.same_tail(disabled) {
@@ -144,6 +159,8 @@ pub fn resolve(listed: Option<&TrapSite>, now: &Insn, active: Option<&Poke>) -> 
         Some(site.resumes[0])
     } else if *now == site.insns[1] {
         Some(site.resumes[1])
+    } else if *now == site.insns[2] {
+        Some(site.resumes[2])
     } else {
         None
     }

@@ -13,6 +13,7 @@ use kernel::prelude::*;
 use crate::engine::Engine;
 use crate::machine::module::{ModuleRef, Placement};
 use crate::machine::static_key::BatchpokeKeyLink;
+use crate::pure::insn::Form;
 use crate::pure::txn;
 
 use super::{
@@ -255,6 +256,14 @@ impl Registry {
                 );
                 return Err(EINVAL);
             };
+            if site.form == Form::TailConstant && matches!(entry.key, KeyRef::Static(_)) {
+                pr_err!(
+                    "site {:#x} of static key {:?} holds batchpoke's form of a batchpoke key's site: not a static key's\n",
+                    site.addr,
+                    entry.c_name()
+                );
+                return Err(EINVAL);
+            }
             let bytes = owner.read_site(&site).ok_or(EINVAL)?;
             if site.insn(entry.is_enabled()) != Some(bytes) {
                 pr_err!(

@@ -84,9 +84,12 @@ fn other_bytes_are_not_site_instructions() {
 
 #[test]
 fn for_jump_selects_the_instruction() {
-    assert_eq!(for_jump(0x3000, 0x3100, Width::Near, false), Some(NOP5));
     assert_eq!(
-        for_jump(0x3000, 0x3100, Width::Near, true),
+        for_jump(0x3000, 0x3100, Width::Near, false, Form::Kernel),
+        Some(NOP5)
+    );
+    assert_eq!(
+        for_jump(0x3000, 0x3100, Width::Near, true, Form::Kernel),
         encode_jmp(0x3000, 0x3100, Width::Near)
     );
 }
@@ -241,12 +244,66 @@ fn other_bytes_are_not_short_site_instructions() {
 
 #[test]
 fn for_jump_selects_the_short_instruction() {
-    assert_eq!(for_jump(0x3000, 0x3040, Width::Short, false), Some(NOP2));
     assert_eq!(
-        for_jump(0x3000, 0x3040, Width::Short, true),
+        for_jump(0x3000, 0x3040, Width::Short, false, Form::Kernel),
+        Some(NOP2)
+    );
+    assert_eq!(
+        for_jump(0x3000, 0x3040, Width::Short, true, Form::Kernel),
         Some(b(&[0xeb, 0x3e]))
     );
     // Out of range: the NOP is still fine, the jump is not.
-    assert_eq!(for_jump(0x3000, 0x3100, Width::Short, false), Some(NOP2));
-    assert_eq!(for_jump(0x3000, 0x3100, Width::Short, true), None);
+    assert_eq!(
+        for_jump(0x3000, 0x3100, Width::Short, false, Form::Kernel),
+        Some(NOP2)
+    );
+    assert_eq!(
+        for_jump(0x3000, 0x3100, Width::Short, true, Form::Kernel),
+        None
+    );
+}
+
+// The tail-constant form: `test` with the jump's displacement.
+
+#[test]
+fn the_tail_constant_form_is_the_jump_with_test_for_its_opcode() {
+    let (site, target) = (0xffff_ffff_c000_1000usize, 0xffff_ffff_c000_1234usize);
+    let jmp = encode_jmp(site, target, Width::Near).unwrap();
+    let test = encode_test(site, target, Width::Near).unwrap();
+    assert_eq!(test.as_bytes(), &[0xa9, 0x2f, 0x02, 0x00, 0x00]);
+    assert!(test.same_tail(&jmp));
+    assert_eq!(decode(site, &test), Some(Decoded::Nop));
+    assert_eq!(resume_address(site, &test), Some(site + 5));
+    assert_eq!(
+        for_jump(site, target, Width::Near, false, Form::TailConstant),
+        Some(test)
+    );
+    assert_eq!(
+        for_jump(site, target, Width::Near, true, Form::TailConstant),
+        Some(jmp)
+    );
+    assert_eq!(Width::of(0xa9, 0x2f), Some(Width::Near));
+    assert_eq!(Form::holding(0xa9), Form::TailConstant);
+    assert_eq!(Form::holding(0xe9), Form::Kernel);
+    assert_eq!(Form::holding(0x0f), Form::Kernel);
+
+    let short_target = site + 2 - 3;
+    let jmp8 = encode_jmp(site, short_target, Width::Short).unwrap();
+    let test8 = encode_test(site, short_target, Width::Short).unwrap();
+    assert_eq!(test8.as_bytes(), &[0xa8, 0xfd]);
+    assert!(test8.same_tail(&jmp8));
+    assert_eq!(decode(site, &test8), Some(Decoded::Nop));
+    assert_eq!(Width::of(0xa8, 0xfd), Some(Width::Short));
+    assert_eq!(Form::holding(0xa8), Form::TailConstant);
+    // Out of range for the width: no jump, so no `test` either.
+    assert_eq!(encode_test(site, site + 0x1000, Width::Short), None);
+    // A `test` of the wrong length is no site instruction.
+    assert_eq!(
+        decode(site, &Insn::from_slice(&[0xa9, 1, 2]).unwrap()),
+        None
+    );
+    assert_eq!(
+        decode(site, &Insn::from_slice(&[0xa8, 1, 2, 3, 4]).unwrap()),
+        None
+    );
 }

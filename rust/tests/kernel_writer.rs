@@ -53,7 +53,7 @@ mod sim;
 
 use std::sync::OnceLock;
 
-use batchpoke_pure::insn::Width;
+use batchpoke_pure::insn::{Form, Width};
 use batchpoke_pure::plan::Ending;
 use batchpoke_pure::site::Site;
 use batchpoke_pure::trap::Writers;
@@ -197,6 +197,7 @@ fn scenario_of(seed: u64) -> Scenario {
             target,
             likely: r.chance(2),
             width,
+            form: Form::Kernel,
         });
         addr = if r.chance(2) {
             next
@@ -467,6 +468,7 @@ fn issue() -> Scenario {
         target: base + 0x80,
         likely: false,
         width: Width::Near,
+        form: Form::Kernel,
     };
     Scenario {
         base,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-use batchpoke_pure::insn::{encode_jmp, Insn, Width, INT3, NOP2, NOP5};
+use batchpoke_pure::insn::{encode_jmp, Form, Insn, Width, INT3, NOP2, NOP5};
 use batchpoke_pure::plan::*;
 use batchpoke_pure::search::find;
 use batchpoke_pure::site::Site;
@@ -16,6 +16,7 @@ fn site(addr: usize, likely: bool) -> Site {
         target: addr + 0x100,
         likely,
         width: Width::Near,
+        form: Form::Kernel,
     }
 }
 
@@ -61,6 +62,7 @@ fn poke_from_state_to_state() {
         target: 1 << 40,
         likely: false,
         width: Width::Near,
+        form: Form::Kernel,
     };
     assert_eq!(
         Poke::for_site(&far, false, true),
@@ -223,6 +225,7 @@ fn no_tail_change_means_one_round_two_serial() {
         target: addr + 5 + 0x441f,
         likely: false,
         width: Width::Near,
+        form: Form::Kernel,
     };
     let p = Poke::for_site(&s, false, true).unwrap().unwrap();
     assert!(!p.tail_changes());
@@ -274,6 +277,7 @@ fn short_site(addr: usize, target: usize, likely: bool) -> Site {
         target,
         likely,
         width: Width::Short,
+        form: Form::Kernel,
     }
 }
 
@@ -307,6 +311,7 @@ fn short_sites_hold_nop2_or_jmp8() {
         assert_eq!(s.observed_state(&NOP5), None);
         let near = Site {
             width: Width::Near,
+            form: Form::Kernel,
             ..s
         };
         assert_eq!(s.observed_state(&near.insn(!s.likely).unwrap()), None);

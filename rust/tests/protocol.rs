@@ -31,12 +31,12 @@
 mod protocol_model;
 mod sim;
 
-use batchpoke_pure::insn::Width;
+use batchpoke_pure::insn::{Form, Width};
 use batchpoke_pure::pages::{pages_touched, PAGE_SIZE};
 use batchpoke_pure::plan::{run_batch, Ending, Poke};
 use batchpoke_pure::search::find;
 use batchpoke_pure::site::Site;
-use batchpoke_pure::trap::{self, TrapSite};
+use batchpoke_pure::trap::{self, TrapSite, Writers};
 
 use protocol_model::{
     check_run, plan, run_seeds, simulate, simulate_on, Machine, Reached, Scenario, Spec,
@@ -105,6 +105,8 @@ fn every_fetch_runs_old_new_or_a_resolved_int3() {
     );
     assert!(mixed_batches >= 200, "{mixed_batches} mixed batches");
     assert!(adjacent >= 800, "{adjacent} adjacent sites");
+    assert!(n.test_form_flips >= 300, "{n:?}");
+    assert!(n.conversions >= 180, "{n:?}");
     assert_eq!((n.short_crossing, n.adjacent_short), (0, 0));
 }
 
@@ -134,6 +136,7 @@ fn no_tail_site(addr: usize, likely: bool) -> Site {
         target: addr + LEN + NO_TAIL_REL,
         likely,
         width: Width::Near,
+        form: Form::Kernel,
     }
 }
 
@@ -145,6 +148,7 @@ fn short_no_tail_site(addr: usize, likely: bool) -> Site {
         target: (addr + SHORT_LEN).wrapping_add_signed(NO_TAIL_REL8),
         likely,
         width: Width::Short,
+        form: Form::Kernel,
     }
 }
 
@@ -166,6 +170,7 @@ fn a_batch_that_changes_no_tail_takes_one_round_serial_two_per_site() {
             site: no_tail_site(addr, i % 2 == 1),
             from: i % 3 == 0,
             to: i % 3 != 0,
+            to_form: Form::Kernel,
         })
         .collect();
     let sc = Scenario {
@@ -207,12 +212,14 @@ fn mixed() -> Scenario {
                 target: addr - 0x40 + i,
                 likely: i % 2 == 1,
                 width: Width::Near,
+                form: Form::Kernel,
             }
         };
         specs.push(Spec {
             site,
             from: i % 4 == 0,
             to: i % 4 != 0 && i != 6,
+            to_form: Form::Kernel,
         });
     }
     Scenario {
@@ -269,6 +276,7 @@ fn a_batch_of_short_and_near_sites_that_changes_no_tail_takes_one_round() {
                 },
                 from: i % 3 == 0,
                 to: i % 3 != 0,
+                to_form: Form::Kernel,
             }
         })
         .collect();
@@ -310,9 +318,11 @@ fn with_short(only_short: bool) -> Scenario {
         target: base + target,
         likely,
         width: Width::Short,
+        form: Form::Kernel,
     };
     let near = |addr: usize, target: usize, likely: bool| Site {
         width: Width::Near,
+        form: Form::Kernel,
         ..short(addr, target, likely)
     };
     let sites = [
@@ -335,7 +345,12 @@ fn with_short(only_short: bool) -> Scenario {
     let specs = sites
         .into_iter()
         .filter(|&(w, ..)| !only_short || w == Width::Short)
-        .map(|(_, site, from, to)| Spec { site, from, to })
+        .map(|(_, site, from, to)| Spec {
+            site,
+            from,
+            to,
+            to_form: Form::Kernel,
+        })
         .collect();
     Scenario {
         base,
@@ -417,6 +432,7 @@ fn broken_traces_of_short_sites_are_caught() {
                 let site = s.unwrap().site;
                 *t = TrapSite::new(&Site {
                     width: Width::Near,
+                    form: Form::Kernel,
                     ..site
                 })
                 .unwrap();
@@ -585,6 +601,57 @@ fn a_table_built_for_other_targets_is_caught() {
     };
     assert!(
         e.contains("Oops: int3") && e.contains("site holds [e9"),
+        "{e}"
+    );
+}
+
+/// `mixed()` with every site converted from the kernel's form to the
+/// tail-constant one, its key's state kept, as registration does.
+fn converting() -> Scenario {
+    let mut sc = mixed();
+    for s in &mut sc.specs {
+        s.to = s.from;
+        s.to_form = Form::TailConstant;
+    }
+    sc
+}
+
+#[test]
+fn a_conversion_takes_two_rounds_and_every_fetch_runs_old_new_or_a_resolved_int3() {
+    let sc = converting();
+    let run = simulate(&sc, false, |_| {}).unwrap();
+    check_run(&sc, false, &run).unwrap();
+    // Only sites that fall through change: NOP to `test`, tails included.
+    assert!(run.pokes.iter().all(|p| p.tail_changes()));
+    assert!(run.pokes.len() < sc.specs.len());
+    assert_eq!(run.rounds, 2);
+}
+
+#[test]
+fn a_table_of_one_form_misses_a_late_trap_after_a_conversion() {
+    // The handler's table must resolve a site in either form: registration
+    // converts sites that are in it already. Built as for a site the
+    // kernel writes too (the kernel's form only), a late int3 after the
+    // conversion meets `test` bytes it does not know.
+    let sc = converting();
+    let e = match simulate_on(
+        &sc,
+        false,
+        |_| {},
+        |m| {
+            m.table = m
+                .specs
+                .iter()
+                .map(|s| TrapSite::written_by(&s.site, Writers::BatchpokeAndKernel).unwrap())
+                .collect();
+            trap::sort(&mut m.table);
+        },
+    ) {
+        Ok(_) => panic!("a table of one form passed"),
+        Err(e) => e,
+    };
+    assert!(
+        e.contains("Oops: int3") && e.contains("site holds [a9"),
         "{e}"
     );
 }

@@ -3,7 +3,7 @@
 //! The handler's resolution of an int3 at a registered site, against
 //! literal bytes (not the encoder's output).
 
-use batchpoke_pure::insn::{Insn, Width, INT3};
+use batchpoke_pure::insn::{Form, Insn, Width, INT3};
 use batchpoke_pure::plan::Poke;
 use batchpoke_pure::search::find;
 use batchpoke_pure::site::Site;
@@ -24,6 +24,7 @@ fn site(likely: bool) -> Site {
         target: 0x1100,
         likely,
         width: Width::Near,
+        form: Form::Kernel,
     }
 }
 
@@ -91,6 +92,7 @@ fn an_int3_no_batch_accounts_for_continues_as_the_instruction_its_tail_is() {
         target: 0x2040,
         likely: false,
         width: Width::Short,
+        form: Form::Kernel,
     };
     let t = TrapSite::written_by(&s, Writers::BatchpokeAndKernel).unwrap();
     assert_eq!(resolve(Some(&t), &b(&[INT3, 0x90]), None), Some(0x2002));
@@ -108,12 +110,14 @@ fn where_both_tails_are_equal_an_unaccounted_int3_runs_the_disabled_instruction(
         target: 0x2002 - 112,
         likely: false,
         width: Width::Short,
+        form: Form::Kernel,
     };
     let near = Site {
         addr: 0x3000,
         target: 0x3005 + 0x441f,
         likely: true,
         width: Width::Near,
+        form: Form::Kernel,
     };
     for (s, guarded) in [
         (short, b(&[INT3, 0x90])),
@@ -151,6 +155,7 @@ fn an_unencodable_site_has_no_entry() {
         target: 0x1000 + (1 << 40),
         likely: false,
         width: Width::Near,
+        form: Form::Kernel,
     };
     assert_eq!(TrapSite::new(&far), None);
 }
@@ -166,6 +171,7 @@ fn table(addrs: &[usize]) -> Vec<TrapSite> {
                 target: addr + 0x40,
                 likely: false,
                 width: Width::Near,
+                form: Form::Kernel,
             })
             .unwrap()
         })
@@ -219,6 +225,7 @@ fn short_site(likely: bool) -> Site {
         target: 0x1040,
         likely,
         width: Width::Short,
+        form: Form::Kernel,
     }
 }
 
@@ -308,6 +315,7 @@ fn a_short_site_out_of_rel8_range_has_no_entry() {
         // The same target is in a near site's range.
         let near = Site {
             width: Width::Near,
+            form: Form::Kernel,
             ..far
         };
         assert!(TrapSite::new(&near).is_some());
@@ -339,6 +347,7 @@ fn a_table_of_short_and_near_sites() {
         target: addr + 0x40,
         likely: false,
         width,
+        form: Form::Kernel,
     })
     .collect();
     let mut table: Vec<TrapSite> = sites.iter().map(|s| TrapSite::new(s).unwrap()).collect();

@@ -5,6 +5,12 @@
  * bytes, each key's sysfs directory and enabled file (present exactly
  * while registered; no directory for a name batchpoke must refuse), and
  * batchpoke's counters.
+ *
+ * A site's bytes: its jump (e9 rel32 / eb rel8 to its jump-table target)
+ * when it jumps; when it falls through, the kernel's NOP (NOP5 / NOP2),
+ * except at a registered batchpoke key's site, which batchpoke holds as a
+ * test of the jump's displacement (a9 rel32 / a8 rel8), so that a flip
+ * writes its first byte only.
  */
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -31,16 +37,28 @@ unsigned int fuzz_count_sites(struct fuzz_client *client, const void *key)
 	return sites;
 }
 
-/* The state the model gives the key of @entry; false for an unknown key. */
-static bool model_state(struct fuzz_slot *slot, const struct static_key *key, bool *known)
+/*
+ * The state the model gives the key of @entry (false for an unknown key),
+ * and in *@tail whether its sites fall through as the tail-constant test:
+ * true for a registered batchpoke key only. Ordinary static keys keep the
+ * kernel's NOP, and so do batchpoke keys while not registered (never yet,
+ * refused, or unregistered: batchpoke converts their sites back; a
+ * conversion back that failed would leave the test, but that is not the
+ * normal case, and the model knows of no such failure).
+ */
+static bool model_state(struct fuzz_slot *slot, const struct static_key *key, bool *known,
+			bool *tail)
 {
 	struct fuzz_client *client = slot->client;
 	unsigned int i;
 
 	*known = true;
+	*tail = false;
 	for (i = 0; i < FUZZ_BP_KEYS; i++)
-		if (key == &client->bp[i]->raw)
+		if (key == &client->bp[i]->raw) {
+			*tail = slot->bp[i].registered;
 			return slot->bp[i].state;
+		}
 	for (i = 0; i < FUZZ_SK_KEYS; i++)
 		if (key == client->sk[i])
 			return slot->sk[i].state;
@@ -54,6 +72,38 @@ static bool model_state(struct fuzz_slot *slot, const struct static_key *key, bo
 	return false;
 }
 
+/*
+ * The bytes a site of @len bytes at @code must hold: its jump to @target,
+ * or, falling through, the tail-constant test (the jump with a9/a8 for
+ * e9/eb: test eax, imm32 / test al, imm8, whose immediate is the jump's
+ * displacement) or the kernel's NOP. False when @target is out of the
+ * jump's reach: no such site of @len bytes.
+ */
+static bool expected_site(u8 *want, int len, unsigned long code, unsigned long target,
+			  bool jump, bool tail)
+{
+	long rel = (long)(target - (code + len));
+
+	if (!jump && !tail) {
+		memcpy(want, len == 5 ? nop5 : nop2, len);
+		return true;
+	}
+	if (len == 5) {
+		s32 rel32 = rel;
+
+		if (rel32 != rel)
+			return false;
+		want[0] = jump ? 0xe9 : 0xa9;
+		memcpy(want + 1, &rel32, sizeof(rel32));
+	} else {
+		if ((s8)rel != rel)
+			return false;
+		want[0] = jump ? 0xeb : 0xa8;
+		want[1] = (u8)rel;
+	}
+	return true;
+}
+
 static int check_sites(struct fuzz_run *run, struct fuzz_slot *slot)
 {
 	struct module *owner = slot->client->owner;
@@ -63,33 +113,44 @@ static int check_sites(struct fuzz_run *run, struct fuzz_slot *slot)
 	for (; entry < end; entry++) {
 		const u8 *code = (const u8 *)jump_entry_code(entry);
 		unsigned long target = jump_entry_target(entry);
-		bool known, state = model_state(slot, jump_entry_key(entry), &known);
+		bool known, tail, state = model_state(slot, jump_entry_key(entry), &known, &tail);
 		bool jump = state ^ jump_entry_is_branch(entry);
-		unsigned long to;
+		int len;
+		u8 want[5];
 
 		if (!known)
 			return fuzz_fail(run, "%s: site %pS of an unknown key", owner->name, code);
-		if (code[0] == 0xe9) {
-			s32 rel;
-
-			memcpy(&rel, code + 1, sizeof(rel));
-			to = (unsigned long)code + 5 + rel;
-		} else if (code[0] == 0xeb) {
-			to = (unsigned long)code + 2 + (long)(s8)code[1];
-		} else if (code[0] == nop2[0] ? !memcmp(code, nop2, sizeof(nop2)) :
-						 !memcmp(code, nop5, sizeof(nop5))) {
-			/* Only as many bytes as the NOP its first byte starts: a
-			 * 2-byte site may end the module's text. */
-			if (jump)
-				return fuzz_fail(run, "%s: site %pS holds a NOP, the model says jump",
-						 owner->name, code);
-			continue;
-		} else {
-			return fuzz_fail(run, "%s: site %pS starts %*ph", owner->name, code, 2, code);
+		/*
+		 * The site's length from its first byte alone, and only that
+		 * many bytes read: a 2-byte site may end the module's text.
+		 * Any first byte of either length is taken here; the bytes
+		 * the model expects then say whether it was the right one.
+		 */
+		switch (code[0]) {
+		case 0xe9:
+		case 0xa9:
+		case 0x0f:
+			len = 5;
+			break;
+		case 0xeb:
+		case 0xa8:
+		case 0x66:
+			len = 2;
+			break;
+		default:
+			return fuzz_fail(run, "%s: site %pS starts %02x: no site's instruction",
+					 owner->name, code, code[0]);
 		}
-		if (!jump || to != target)
-			return fuzz_fail(run, "%s: site %pS jumps to %pS, the model says %s",
-					 owner->name, code, (void *)to, jump ? "jump to its target" : "NOP");
+		if (!expected_site(want, len, (unsigned long)code, target, jump, tail))
+			return fuzz_fail(run,
+					 "%s: site %pS holds %*ph, %d bytes that cannot reach its target %pS",
+					 owner->name, code, len, code, len, (void *)target);
+		if (memcmp(code, want, len))
+			return fuzz_fail(run, "%s: site %pS holds %*ph, the model says %*ph (%s)",
+					 owner->name, code, len, code, len, want,
+					 jump ? "jump to its target" :
+					 tail ? "fall through: registered batchpoke key's test" :
+						"fall through: NOP");
 	}
 	return 0;
 }

@@ -22,6 +22,8 @@ enum {
 	BATCHPOKE_TEST_OTHER = 0,
 	BATCHPOKE_TEST_NOP5 = 1,
 	BATCHPOKE_TEST_JMP32 = 2,
+	/* test eax, imm32: a batchpoke key's registered fall-through form. */
+	BATCHPOKE_TEST_TEST32 = 3,
 };
 int batchpoke_test_decode(unsigned long addr, unsigned long *target);
 

@@ -151,9 +151,10 @@ define_key!(pub(crate) UNREGISTERED: c"unregistered" = false);
 runner!(run_unregistered, |y, r| u!(UNREGISTERED, y, r););
 
 // `jmp rel32` with rel32 = 0x441f encodes as e9 1f 44 00 00: only the
-// first byte differs from NOP5's 0f 1f 44 00 00, so flipping this site
-// writes no tail bytes and needs two sync rounds, not three. The padding
-// puts the jump target exactly 0x441f bytes past the site.
+// first byte differs from NOP5's 0f 1f 44 00 00, so even in the kernel's
+// form flipping this site writes no tail bytes (registered, it falls
+// through with a9 1f 44 00 00, like every site of a batchpoke key). The
+// padding puts the jump target exactly 0x441f bytes past the site.
 core::arch::global_asm!(
     ".pushsection .text.batchpoke_test_no_tail, \"ax\"",
     ".globl batchpoke_test_no_tail",

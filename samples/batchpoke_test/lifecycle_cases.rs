@@ -124,7 +124,7 @@ fn unregistered(ctx: &Ctx, key: &'static Key, run: fn() -> (u32, u32)) -> CaseRe
         key.name(),
         r
     );
-    ctx.expect(key, run, key.initially())
+    ctx.expect_unregistered(key, run, key.initially())
 }
 
 /// Two registrations of one module: dropping one unregisters its own keys

@@ -46,15 +46,18 @@ pub(crate) fn tampered_site_refused(ctx: &Ctx) -> CaseResult {
     let sites = ctx.sites(&TAMPER);
     check!(sites.len() == 4, "{} tamper sites", sites.len());
     let victim = sites[2].addr + 4;
-    // NOP5's last byte 00 -> 01 is still a harmless NOP (a displacement of 1).
+    // SAFETY: a byte of this module's text, mapped while the module is.
+    let original = unsafe { core::ptr::read_volatile(victim as *const u8) };
+    // The site falls through with `test eax, imm32`: another last byte of
+    // the immediate is still a harmless `test`.
     // SAFETY: a byte of this module's text, in a site no CPU runs now.
-    let written = unsafe { batchpoke_test_write_text(victim, 0x01) } == 0;
+    let written = unsafe { batchpoke_test_write_text(victim, original ^ 0x01) } == 0;
     check!(written, "cannot write the site");
     let before = batchpoke_api::stats();
     let r = apply(&[Change::new(&S64, true), Change::new(&TAMPER, true)]);
     let after = batchpoke_api::stats();
     // SAFETY: as above; the transaction was refused, so no CPU runs it.
-    let restored = unsafe { batchpoke_test_write_text(victim, 0x00) } == 0;
+    let restored = unsafe { batchpoke_test_write_text(victim, original) } == 0;
     check!(restored, "cannot restore the site");
     check!(r.err() == Some(EIO), "tampered transaction: {:?}", r);
     check!(

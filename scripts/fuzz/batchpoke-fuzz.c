@@ -20,11 +20,16 @@
  *
  * The oracle, read after every write() call:
  *   - /sys/kernel/debug/batchpoke/sites: every site's bytes, read from the
- *     text at read time (independent of batchpoke's beliefs). The form
- *     (likely/unlikely) of each demo site is learned at start from its bytes
- *     and the key's state, and checked against the demo layout of
- *     rust/demo.rs; a site must then hold NOP5 or the one jmp rel32 it was
- *     first seen with, as its key's state says;
+ *     text at read time (independent of batchpoke's beliefs). The demo
+ *     keys are batchpoke keys, registered while batchpoke is loaded: each
+ *     site jumps (jmp rel32, e9) or falls through as test eax, imm32 (a9)
+ *     whose immediate is the rel32 of its jmp, never NOP5. The form
+ *     (likely/unlikely) of each demo site is learned at start from its
+ *     first byte and the key's state, and checked against the demo layout
+ *     of rust/demo.rs, and its jmp from its four bytes after the first
+ *     (the same in both forms); a site must then hold exactly that jmp or,
+ *     falling through, the same bytes with a9 first, as its key's state
+ *     says;
  *   - every key's `enabled`, `strategy`, every counter of `stats`.
  * A refused write must fail with the expected errno and leave the sites
  * file byte for byte, every key, strategy and every counter unchanged,

@@ -35,6 +35,14 @@
 #define MAX_STATS 32
 #define MAX_REGISTERED 256
 #define MAX_FAILS_SHOWN 20
+/*
+ * A demo site's first byte. The demo keys are batchpoke keys, registered
+ * for as long as batchpoke is loaded, so each site either jumps (jmp
+ * rel32) or falls through as test eax, imm32 whose immediate is that same
+ * rel32: a flip changes the first byte only.
+ */
+#define JMP32 0xe9
+#define TEST32 0xa9
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define PICK(a) ((a)[rnd(NELEM(a))])
 
@@ -64,6 +72,7 @@ struct site {
 	unsigned long addr;
 	int key; /* a demo key, or -1 for another module's key */
 	int likely;
+	/* jmp: the site's jmp rel32, as seen in either form (learn() sees every demo site's) */
 	int jmp_known;
 	unsigned char jmp[5];
 };

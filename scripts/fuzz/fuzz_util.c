@@ -8,6 +8,7 @@ const char *const key_names[NKEYS] = {
 };
 const int demo_sites[NKEYS] = { 1, 8, 64, 512 };
 const int demo_likely[NKEYS] = { 0, 8, 32, 0 };
+/* No demo site's form (they fall through as TEST32): named when one holds it. */
 const unsigned char nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
 const char *const true_words[5] = { "1", "y", "yes", "on", "true" };
 const char *const false_words[5] = { "0", "n", "no", "off", "false" };

@@ -216,16 +216,26 @@ void learn(const struct snap *s)
 		if (st->key < 0)
 			continue;
 		count[st->key]++;
-		if (!memcmp(l->b, nop5, 5)) {
+		/*
+		 * A site falls through while its key's state is its form
+		 * (likely sites while enabled). Either form gives its jmp:
+		 * the test's immediate is the jmp's rel32. NOP5 is no form
+		 * of a registered batchpoke key.
+		 */
+		if (l->b[0] == TEST32) {
 			st->likely = s->enabled[st->key];
-		} else if (l->b[0] == 0xe9) {
+		} else if (l->b[0] == JMP32) {
 			st->likely = !s->enabled[st->key];
-			st->jmp_known = 1;
-			memcpy(st->jmp, l->b, 5);
+		} else if (!memcmp(l->b, nop5, 5)) {
+			die("site %#lx of %s holds NOP5, not the test eax, imm32 of a registered key",
+			    l->addr, st->name);
 		} else {
-			die("site %#lx of %s holds %02x %02x %02x %02x %02x: neither NOP5 nor jmp rel32",
+			die("site %#lx of %s holds %02x %02x %02x %02x %02x: neither test eax, imm32 nor jmp rel32",
 			    l->addr, st->name, l->b[0], l->b[1], l->b[2], l->b[3], l->b[4]);
 		}
+		st->jmp_known = 1;
+		memcpy(st->jmp, l->b, 5);
+		st->jmp[0] = JMP32;
 		likely[st->key] += st->likely;
 	}
 	/*
@@ -249,9 +259,11 @@ void learn(const struct snap *s)
 
 /*
  * Checks that the sites in @s are the learned ones and that each demo site
- * of a key in @mask holds what the key's state in @m says; other sites
- * must hold what they held in @before (when given). Learns jmp bytes seen
- * for the first time.
+ * of a key in @mask holds what the key's state in @m says: its jmp rel32,
+ * or falling through the test eax, imm32 with the same rel32 (the jmp
+ * with TEST32 first); other sites must hold what they held in @before
+ * (when given). Learns the jmp of a site seen for the first time (learn()
+ * has seen every demo site already).
  */
 void check_sites(const char *cls, const struct snap *s, const struct snap *before,
 			const struct model *m, unsigned int mask, const char *req, size_t len)
@@ -263,6 +275,7 @@ void check_sites(const char *cls, const struct snap *s, const struct snap *befor
 	for (int i = 0; i < nsites; i++) {
 		const struct line *l = &s->lines[i];
 		struct site *st = &sites[i];
+		unsigned char want[5];
 		int jump;
 
 		if (l->addr != st->addr || l->name_len != strlen(st->name) ||
@@ -278,23 +291,27 @@ void check_sites(const char *cls, const struct snap *s, const struct snap *befor
 			continue;
 		}
 		jump = m->state[st->key] != st->likely;
-		if (!jump && memcmp(l->b, nop5, 5)) {
+		memcpy(want, st->jmp, 5);
+		want[0] = jump ? JMP32 : TEST32;
+		if (l->b[0] != want[0] || (st->jmp_known && memcmp(l->b + 1, want + 1, 4))) {
+			char shown[32];
+
+			if (st->jmp_known)
+				snprintf(shown, sizeof(shown), "%02x %02x %02x %02x %02x", want[0],
+					 want[1], want[2], want[3], want[4]);
+			else
+				snprintf(shown, sizeof(shown), "%02x and a rel32", want[0]);
 			fail(cls, req, len,
-			     "site %#lx of %s (state %d) holds %02x %02x %02x %02x %02x, expected NOP5",
+			     "site %#lx of %s (state %d) holds %02x %02x %02x %02x %02x, expected %s (%s)",
 			     st->addr, st->name, m->state[st->key], l->b[0], l->b[1], l->b[2], l->b[3],
-			     l->b[4]);
+			     l->b[4], shown,
+			     jump ? "jmp rel32" : "test eax, imm32 of the jmp's rel32");
 			return;
 		}
-		if (jump && (l->b[0] != 0xe9 || (st->jmp_known && memcmp(l->b, st->jmp, 5)))) {
-			fail(cls, req, len,
-			     "site %#lx of %s (state %d) holds %02x %02x %02x %02x %02x, expected jmp%s",
-			     st->addr, st->name, m->state[st->key], l->b[0], l->b[1], l->b[2], l->b[3],
-			     l->b[4], st->jmp_known ? " as first seen" : "");
-			return;
-		}
-		if (jump && !st->jmp_known) {
+		if (!st->jmp_known) {
 			st->jmp_known = 1;
 			memcpy(st->jmp, l->b, 5);
+			st->jmp[0] = JMP32;
 		}
 	}
 }
@@ -302,7 +319,8 @@ void check_sites(const char *cls, const struct snap *s, const struct snap *befor
 /*
  * The sites changed between @a and @b among keys in @mask, and the sync
  * rounds that took: per batch 1, plus 1 when a tail byte changes; the
- * serial baseline adds the kernel's final sync to each site's batch.
+ * serial baseline adds the kernel's final sync to each site's batch. A
+ * demo site's flip (test <-> jmp) changes no tail byte.
  */
 void changes(const struct snap *a, const struct snap *b, unsigned int mask, int serial,
 		    unsigned long long *changed, unsigned long long *rounds)

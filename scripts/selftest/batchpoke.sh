@@ -113,18 +113,18 @@ if [ "$(cat "$SYS/strategy")" = batch ]; then ktap_ok strategy_defaults_to_batch
 # --- flips through enabled -----------------------------------------------------------
 r0=$(stat_of sync_rounds) s0=$(stat_of sites_patched)
 flip batchpoke.demo_d 1
-if [ "$(cat "$KEYS/batchpoke.demo_d/enabled")" = 1 ] && [ $(($(stat_of sync_rounds) - r0)) = 2 ] &&
+if [ "$(cat "$KEYS/batchpoke.demo_d/enabled")" = 1 ] && [ $(($(stat_of sync_rounds) - r0)) = 1 ] &&
 	[ $(($(stat_of sites_patched) - s0)) = 512 ]; then
-	ktap_ok enable_512_sites_2_rounds
+	ktap_ok enable_512_sites_1_round
 else
-	ktap_fail enable_512_sites_2_rounds "rounds +$(($(stat_of sync_rounds) - r0)) sites +$(($(stat_of sites_patched) - s0))"
+	ktap_fail enable_512_sites_1_round "rounds +$(($(stat_of sync_rounds) - r0)) sites +$(($(stat_of sites_patched) - s0))"
 fi
 r0=$(stat_of sync_rounds)
 flip batchpoke.demo_d 0
-if [ "$(cat "$KEYS/batchpoke.demo_d/enabled")" = 0 ] && [ $(($(stat_of sync_rounds) - r0)) = 2 ]; then
-	ktap_ok disable_512_sites_2_rounds
+if [ "$(cat "$KEYS/batchpoke.demo_d/enabled")" = 0 ] && [ $(($(stat_of sync_rounds) - r0)) = 1 ]; then
+	ktap_ok disable_512_sites_1_round
 else
-	ktap_fail disable_512_sites_2_rounds
+	ktap_fail disable_512_sites_1_round
 fi
 r0=$(stat_of sync_rounds)
 flip batchpoke.demo_a 0
@@ -140,18 +140,18 @@ if [ $forms_ok = 1 ]; then ktap_ok enabled_accepts_kstrtobool_words; else ktap_f
 r0=$(stat_of sync_rounds) t0=$(stat_of transactions)
 echo 'batchpoke.demo_a=1 batchpoke.demo_b=1' >"$SYS/transaction"
 a=$(cat "$KEYS/batchpoke.demo_a/enabled") b=$(cat "$KEYS/batchpoke.demo_b/enabled")
-if [ "$a$b" = 11 ] && [ $(($(stat_of sync_rounds) - r0)) = 2 ] && [ $(($(stat_of transactions) - t0)) = 1 ]; then
-	ktap_ok transaction_two_keys_2_rounds
+if [ "$a$b" = 11 ] && [ $(($(stat_of sync_rounds) - r0)) = 1 ] && [ $(($(stat_of transactions) - t0)) = 1 ]; then
+	ktap_ok transaction_two_keys_1_round
 else
-	ktap_fail transaction_two_keys_2_rounds "enabled $a $b, rounds +$(($(stat_of sync_rounds) - r0))"
+	ktap_fail transaction_two_keys_1_round "enabled $a $b, rounds +$(($(stat_of sync_rounds) - r0))"
 fi
 r0=$(stat_of sync_rounds) s0=$(stat_of sites_patched)
 printf 'batchpoke.demo_a=0\tbatchpoke.demo_b=0\nbatchpoke.demo_c=1  batchpoke.demo_d=1\n' >"$SYS/transaction"
 if [ "$(snapshot | cut -d' ' -f2-5)" = "batchpoke.demo_a=0 batchpoke.demo_b=0 batchpoke.demo_c=1 batchpoke.demo_d=1" ] &&
-	[ $(($(stat_of sync_rounds) - r0)) = 2 ] && [ $(($(stat_of sites_patched) - s0)) = $((1 + 8 + 64 + 512)) ]; then
-	ktap_ok transaction_four_keys_585_sites_2_rounds
+	[ $(($(stat_of sync_rounds) - r0)) = 1 ] && [ $(($(stat_of sites_patched) - s0)) = $((1 + 8 + 64 + 512)) ]; then
+	ktap_ok transaction_four_keys_585_sites_1_round
 else
-	ktap_fail transaction_four_keys_585_sites_2_rounds "$(snapshot)"
+	ktap_fail transaction_four_keys_585_sites_1_round "$(snapshot)"
 fi
 echo 'batchpoke.demo_b=1 batchpoke.demo_c=0 batchpoke.demo_d=0' >"$SYS/transaction"
 
@@ -159,10 +159,10 @@ echo 'batchpoke.demo_b=1 batchpoke.demo_c=0 batchpoke.demo_d=0' >"$SYS/transacti
 echo serial >"$SYS/strategy"
 r0=$(stat_of sync_rounds)
 flip batchpoke.demo_c 1
-if [ "$(cat "$SYS/strategy")" = serial ] && [ $(($(stat_of sync_rounds) - r0)) = $((3 * 64)) ]; then
-	ktap_ok serial_strategy_3_rounds_per_site
+if [ "$(cat "$SYS/strategy")" = serial ] && [ $(($(stat_of sync_rounds) - r0)) = $((2 * 64)) ]; then
+	ktap_ok serial_strategy_2_rounds_per_site
 else
-	ktap_fail serial_strategy_3_rounds_per_site "rounds +$(($(stat_of sync_rounds) - r0))"
+	ktap_fail serial_strategy_2_rounds_per_site "rounds +$(($(stat_of sync_rounds) - r0))"
 fi
 flip batchpoke.demo_c 0
 echo batch >"$SYS/strategy"

@@ -81,9 +81,9 @@ flips() {
 coexist_cases() {
 	# Its failure is reported by its own case; these would only repeat it.
 	if ! grep -q '^batchpoke_test ' /proc/modules; then
-		for c in coexist_kprobes_above_every_site coexist_kprobe_storm_transactions_2_rounds_each \
+		for c in coexist_kprobes_above_every_site coexist_kprobe_storm_transactions_1_round_each \
 			coexist_kprobe_storm_registrations_succeed coexist_kprobes_on_sites_refused_einval \
-			coexist_transactions_beside_kernel_patchers_2_rounds_each \
+			coexist_transactions_beside_kernel_patchers_1_round_each \
 			coexist_static_keys_flip_and_hold_meanwhile coexist_kprobe_hit_meanwhile_every_call \
 			coexist_user_int3_sigtrap_each; do
 			ktap_skip $c "batchpoke_test is not loaded"
@@ -129,10 +129,10 @@ coexist_cases() {
 	[ $loaded = 1 ] && rmmod batchpoke_stress
 	ktap_diag "kprobe storm: $t transactions of 1536 sites, $flips_rounds sync rounds"
 	if [ $loaded = 1 ] && [ $flips_failed = 0 ] && [ "$t" = "$COEXIST_TRANSACTIONS" ] &&
-		[ "$flips_rounds" = $((2 * COEXIST_TRANSACTIONS)) ]; then
-		ktap_ok "coexist_kprobe_storm_${COEXIST_TRANSACTIONS}_transactions_2_rounds_each"
+		[ "$flips_rounds" = "$COEXIST_TRANSACTIONS" ]; then
+		ktap_ok "coexist_kprobe_storm_${COEXIST_TRANSACTIONS}_transactions_1_round_each"
 	else
-		ktap_fail coexist_kprobe_storm_transactions_2_rounds_each "$flips_failed refused, $t done, $flips_rounds rounds"
+		ktap_fail coexist_kprobe_storm_transactions_1_round_each "$flips_failed refused, $t done, $flips_rounds rounds"
 	fi
 	ok=$loaded msg=
 	for i in 0 1; do
@@ -172,10 +172,10 @@ coexist_cases() {
 	fi
 	[ $loaded = 1 ] && rmmod batchpoke_stress
 	ktap_diag "beside the kernel's patchers: $t transactions, $flips_rounds sync rounds; $((${f1:-0} - ${f0:-0})) static key flips and $((${h1:-0} - ${h0:-0})) kprobe hits meanwhile"
-	if [ $loaded = 1 ] && [ $flips_failed = 0 ] && [ "$t" = $n ] && [ "$flips_rounds" = $((2 * n)) ]; then
-		ktap_ok coexist_transactions_beside_kernel_patchers_2_rounds_each
+	if [ $loaded = 1 ] && [ $flips_failed = 0 ] && [ "$t" = $n ] && [ "$flips_rounds" = "$n" ]; then
+		ktap_ok coexist_transactions_beside_kernel_patchers_1_round_each
 	else
-		ktap_fail coexist_transactions_beside_kernel_patchers_2_rounds_each "$flips_failed refused, $t done, $flips_rounds rounds"
+		ktap_fail coexist_transactions_beside_kernel_patchers_1_round_each "$flips_failed refused, $t done, $flips_rounds rounds"
 	fi
 	kf=$(stress_final patchers key_flips) km=$(stress_final patchers key_mismatches)
 	if [ $loaded = 1 ] && [ $((${f1:-0} - ${f0:-0})) -gt 0 ] && [ "$km" = 0 ]; then
@@ -225,7 +225,7 @@ cal_at_least() {
 		[ "$d" -ge "$flips_rounds" ] || short="$short $c"
 	done
 	cal_msg="$cal_msg $1: $on online, $flips_rounds rounds from CPU0, IPIs:${got:- none};"
-	[ $flips_failed = 0 ] && [ -z "$short" ] && [ "$flips_rounds" = $((2 * $2)) ]
+	[ $flips_failed = 0 ] && [ -z "$short" ] && [ "$flips_rounds" = "$2" ]
 }
 
 coexist_hotplug_cases() {
@@ -233,7 +233,7 @@ coexist_hotplug_cases() {
 	last=$(echo "$cpus" | tail -n 1)
 	if [ -z "$cpus" ]; then
 		for c in hotplug_reload_with_a_cpu_offline hotplug_cal_covers_cpus_online \
-			hotplug_transactions_2_rounds_each hotplug_offline_online_cycles \
+			hotplug_transactions_1_round_each hotplug_offline_online_cycles \
 			hotplug_demo_sites_hold_state; do
 			ktap_skip $c "no CPU can go offline"
 		done
@@ -261,7 +261,7 @@ coexist_hotplug_cases() {
 	if [ $cal_ok = 1 ]; then ktap_ok hotplug_cal_covers_cpus_online; else ktap_fail hotplug_cal_covers_cpus_online "$cal_msg"; fi
 
 	# Every CPU that can, offline and online again, over and over, while
-	# transactions run back to back; each must cost exactly 2 rounds.
+	# transactions run back to back; each must cost exactly 1 round.
 	HOTPLUG_CYCLES=${HOTPLUG_CYCLES:-25}
 	rm -f /tmp/hotplug-done /tmp/hotplug-errors
 	(
@@ -281,15 +281,15 @@ coexist_hotplug_cases() {
 		if [ $((n % 2)) = 0 ]; then spec='batchpoke.demo_c=1 batchpoke.demo_d=1'; else spec='batchpoke.demo_c=0 batchpoke.demo_d=0'; fi
 		r0=$(stat_of sync_rounds)
 		echo "$spec" >"$SYS/transaction" 2>/dev/null || refused=$((refused + 1))
-		[ $(($(stat_of sync_rounds) - r0)) = 2 ] || bad=$((bad + 1))
+		[ $(($(stat_of sync_rounds) - r0)) = 1 ] || bad=$((bad + 1))
 		n=$((n + 1))
 	done
 	wait $hp
 	ktap_diag "hotplug: $HOTPLUG_CYCLES offline/online cycles of CPUs $(echo $cpus) during $n transactions"
 	if [ $n -gt 0 ] && [ $refused = 0 ] && [ $bad = 0 ]; then
-		ktap_ok hotplug_transactions_2_rounds_each
+		ktap_ok hotplug_transactions_1_round_each
 	else
-		ktap_fail hotplug_transactions_2_rounds_each "$n transactions: $refused refused, $bad not 2 rounds"
+		ktap_fail hotplug_transactions_1_round_each "$n transactions: $refused refused, $bad not 1 round"
 	fi
 	if [ ! -e /tmp/hotplug-errors ] && [ "$(grep -c ^processor /proc/cpuinfo)" = "$online" ]; then
 		ktap_ok hotplug_offline_online_cycles

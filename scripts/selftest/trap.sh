@@ -9,8 +9,12 @@
 # current bytes go. debugfs batchpoke/trap calls the handler as the die
 # chain would for an int3 at the address written to it; the expected
 # destination is decoded here, in shell arithmetic, from the bytes
-# debugfs batchpoke/sites reads from the text: NOP5 falls through to the
-# site + 5, e9 rel32 jumps to the site + 5 + rel32.
+# debugfs batchpoke/sites reads from the text: NOP5 (an ordinary static
+# key's site falling through) and a9 imm32 (a registered batchpoke key's:
+# test eax, imm32, whose immediate is the rel32 of the site's jmp) fall
+# through to the site + 5, e9 rel32 jumps to the site + 5 + rel32. The
+# demo keys are batchpoke keys, and each of their sites is seen in both
+# forms: the immediate of its a9 must be the rel32 of its e9.
 TRAP_CASES=6
 TRAP_FILE=/sys/kernel/debug/batchpoke/trap
 
@@ -20,14 +24,35 @@ trap_at() {
 	head -n 1 "$TRAP_FILE"
 }
 
-# trap_check_sites PREFIX: every site of every key named PREFIX* resumes
-# where its bytes go. Prints the first mismatch and fails, or prints the
-# number of sites checked.
+# trap_check_sites PREFIX [BEFORE]: every site of every key named PREFIX*
+# resumes where its bytes go. A site's a9 alone does not show whether its
+# immediate is its jump's rel32 (where it resumes does not depend on it);
+# BEFORE, a copy of the sites file taken before every such key was
+# flipped, does: a site that holds a9 now, or held it then, must hold e9
+# in the other, with the same four bytes after it. Prints the first
+# mismatch and fails, or prints the number of sites checked.
 trap_check_sites() {
+	if [ -n "${2:-}" ]; then
+		bad=$(awk -v p="$1" '
+			index($1, p) != 1 { next }
+			FILENAME == ARGV[1] { was[$2] = $3 " " $4 " " $5 " " $6 " " $7; next }
+			{
+				now = $3 " " $4 " " $5 " " $6 " " $7
+				split(was[$2], w, " ")
+				pair = $3 w[1]
+				if (($3 == "a9" || w[1] == "a9") && ((pair != "a9e9" && pair != "e9a9") ||
+				    ($4 $5 $6 $7) != (w[2] w[3] w[4] w[5]))) {
+					print $1 " site " $2 " held (" was[$2] ") before the flip, holds (" \
+					    now "): expected a9 and e9 of one rel32"
+					exit
+				}
+			}' "$2" "$SITES_FILE")
+		[ -z "$bad" ] || { echo "$bad"; return 1; }
+	fi
 	n=0
 	while read -r name addr b0 b1 b2 b3 b4; do
 		case $name in "$1"*) ;; *) continue ;; esac
-		if [ "$b0 $b1 $b2 $b3 $b4" = "0f 1f 44 00 00" ]; then
+		if [ "$b0 $b1 $b2 $b3 $b4" = "0f 1f 44 00 00" ] || [ "$b0" = a9 ]; then
 			want=$((addr + 5))
 		elif [ "$b0" = e9 ]; then
 			rel=$((0x$b4$b3$b2$b1))
@@ -67,8 +92,9 @@ trap_cases() {
 		v=$(cat "$KEYS/batchpoke.demo_$k/enabled")
 		inv="$inv batchpoke.demo_$k=$((1 - v))"
 	done
+	cat "$SITES_FILE" >/tmp/trap.sites
 	echo "$inv" >"$SYS/transaction"
-	if out=$(trap_check_sites batchpoke.demo_) && [ "$out" = 585 ]; then
+	if out=$(trap_check_sites batchpoke.demo_ /tmp/trap.sites) && [ "$out" = 585 ]; then
 		ktap_ok stale_int3_at_each_site_flipped_goes_where_its_bytes_go
 	else
 		ktap_fail stale_int3_at_each_site_flipped_goes_where_its_bytes_go "$out"

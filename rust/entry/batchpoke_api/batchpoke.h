@@ -118,7 +118,11 @@ struct batchpoke_key {
  * __jump_table record in the kernel's format (code, target, key + likely,
  * each relative to itself): the record rust/entry/batchpoke_api/site.rs
  * emits for Rust clients. The instruction is the one for the key's initial
- * state. Returns the key's state as the site executes it.
+ * state. Returns the key's state as the site executes it. While the key is
+ * registered, batchpoke falls through with a test instruction instead of
+ * the NOP (its tail is the jump's, so a flip writes one byte): the flags
+ * change there, which x86 asm statements always allow (GCC and clang
+ * treat "cc" as clobbered by every x86 asm).
  */
 static __always_inline bool __batchpoke_branch(struct batchpoke_key *key, const bool likely,
 					       const bool jump)
@@ -184,7 +188,8 @@ struct batchpoke_change {
 
 /**
  * BATCHPOKE_APPLY_SERIAL - batchpoke_apply() flag: patch one site at a time
- * (three sync rounds per site), as patching worked before batching; for
+ * (two sync rounds per site, three for ordinary static keys), as patching
+ * worked before batching; for
  * comparisons. Any other bit is refused with -EINVAL.
  */
 #define BATCHPOKE_APPLY_SERIAL 1U

@@ -131,7 +131,7 @@ fn apply_flags(changes: &[Change], flags: u32) -> Result<Report> {
 }
 
 /// Applies `changes` as one transaction: every site of every key in one
-/// batch, two sync rounds whatever their number. All or nothing: an
+/// batch, one sync round whatever their number. All or nothing: an
 /// unregistered key (`ENOENT`), a key named twice (`EINVAL`), more than
 /// [`raw::MAX_KEYS`] changes or [`raw::MAX_SITES`] sites (`E2BIG`) or a
 /// site changed behind batchpoke's back (`EIO`) changes nothing.
@@ -139,7 +139,7 @@ pub fn apply(changes: &[Change]) -> Result<Report> {
     apply_flags(changes, 0)
 }
 
-/// Like [`apply`], one site at a time (three rounds per site).
+/// Like [`apply`], one site at a time (two rounds per site).
 pub fn apply_serial(changes: &[Change]) -> Result<Report> {
     apply_flags(changes, APPLY_SERIAL)
 }

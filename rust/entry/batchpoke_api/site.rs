@@ -47,8 +47,11 @@ macro_rules! __batchpoke_site {
         // SAFETY: the assembly is one 5-byte instruction that either falls
         // through or jumps to `l_yes`, plus a `__jump_table` record in the
         // kernel's format pointing at the key's `static_key`; it touches no
-        // register or memory. It is written here, in the FFI layer: a
-        // caller of the site macros writes no `unsafe` and may deny it.
+        // register or memory but the flags: while the key is registered,
+        // batchpoke falls through with `test` (see `pure::insn::Form`), so
+        // the options do not say `preserves_flags`. It is written here, in
+        // the FFI layer: a caller of the site macros writes no `unsafe` and
+        // may deny it.
         #[allow(unsafe_code)]
         unsafe {
             ::core::arch::asm!(
@@ -72,7 +75,7 @@ macro_rules! __batchpoke_site {
                 l_yes = label {
                     break 'site !$likely;
                 },
-                options(att_syntax, nostack, preserves_flags),
+                options(att_syntax, nostack),
             );
         }
         break 'site $likely;

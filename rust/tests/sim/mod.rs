@@ -8,7 +8,9 @@
 //! of `pure::insn`: the simulations check the code under test against this
 //! oracle, so it must not be that code. NOP5 falls through to the site + 5,
 //! `e9 rel32` jumps to the site + 5 + rel32; NOP2 (`66 90`) falls through to
-//! the site + 2, `eb rel8` jumps to the site + 2 + rel8.
+//! the site + 2, `eb rel8` jumps to the site + 2 + rel8. `test eax, imm32`
+//! (`a9`) and `test al, imm8` (`a8`), a batchpoke key's fall-through while
+//! it is registered, fall through whatever their immediate.
 
 // Every test crate that declares `mod sim;` compiles its own copy of this
 // module and uses only part of it.
@@ -16,7 +18,7 @@
 
 use std::fmt;
 
-use batchpoke_pure::insn::Width;
+use batchpoke_pure::insn::{Form, Width};
 use batchpoke_pure::plan::{Poke, Text};
 use batchpoke_pure::site::Site;
 
@@ -29,6 +31,8 @@ pub const NOP5: [u8; LEN] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
 pub const NOP2: [u8; SHORT_LEN] = [0x66, 0x90];
 pub const JMP: u8 = 0xe9;
 pub const JMP8: u8 = 0xeb;
+pub const TEST32: u8 = 0xa9;
+pub const TEST8: u8 = 0xa8;
 /// A jump whose rel32 is NOP5's tail differs from NOP5 in its first byte only.
 pub const NO_TAIL_REL: usize = 0x441f;
 /// A short jump whose rel8 is NOP2's tail (0x90) differs from NOP2 in its
@@ -39,7 +43,8 @@ pub const NO_TAIL_REL8: isize = 0x90u8 as i8 as isize;
 pub type Bytes = Vec<u8>;
 
 /// Where control goes after the instruction `b` at `addr`; `None` for
-/// anything but NOP5, `jmp rel32`, NOP2 and `jmp rel8`.
+/// anything but NOP5, `jmp rel32`, `test eax, imm32`, NOP2, `jmp rel8` and
+/// `test al, imm8`.
 pub fn decode(addr: usize, b: &[u8]) -> Option<usize> {
     match *b {
         [0x0f, 0x1f, 0x44, 0x00, 0x00] => Some(addr + LEN),
@@ -47,7 +52,8 @@ pub fn decode(addr: usize, b: &[u8]) -> Option<usize> {
             let rel = i32::from_le_bytes([r0, r1, r2, r3]);
             Some((addr + LEN).wrapping_add_signed(rel as isize))
         }
-        [0x66, 0x90] => Some(addr + SHORT_LEN),
+        [TEST32, _, _, _, _] => Some(addr + LEN),
+        [0x66, 0x90] | [TEST8, _] => Some(addr + SHORT_LEN),
         [JMP8, rel] => Some((addr + SHORT_LEN).wrapping_add_signed(rel as i8 as isize)),
         _ => None,
     }
@@ -62,21 +68,24 @@ pub fn width_len(width: Width) -> usize {
 }
 
 /// The bytes of `site` when it jumps (`jump`) or falls through.
+/// In the tail-constant form a site falls through with `test` and the
+/// jump's displacement.
 pub fn encode(site: &Site, jump: bool) -> Bytes {
     let short = site.width == Width::Short;
-    if !jump {
+    let test = site.form == Form::TailConstant;
+    if !jump && !test {
         return if short { NOP2.to_vec() } else { NOP5.to_vec() };
     }
     let end = site.addr + width_len(site.width);
     let rel = site.target.wrapping_sub(end) as isize;
     if short {
         let r = i8::try_from(rel).expect("generated short targets are in range");
-        return vec![JMP8, r as u8];
+        return vec![if jump { JMP8 } else { TEST8 }, r as u8];
     }
     let r = i32::try_from(rel)
         .expect("generated targets are in range")
         .to_le_bytes();
-    vec![JMP, r[0], r[1], r[2], r[3]]
+    vec![if jump { JMP } else { TEST32 }, r[0], r[1], r[2], r[3]]
 }
 
 /// splitmix64.
