@@ -12,8 +12,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-fragments=("$here/kconfig/batchpoke.config")
-[ "$KERNEL_FLAVOR" = default ] || fragments+=("$here/kconfig/$KERNEL_FLAVOR.config")
+# The distro flavor starts from Debian's own config (distro.config says
+# how); every other flavor from tinyconfig and batchpoke.config.
+if [ "$KERNEL_FLAVOR" = distro ]; then
+	[ "$KERNEL" = 7.3 ] || die "KERNEL_FLAVOR=distro is Debian's 7.3; KERNEL=$KERNEL has no Rust-enabled Debian kernel"
+	fragments=("$here/kconfig/distro.config")
+else
+	fragments=("$here/kconfig/batchpoke.config")
+	[ "$KERNEL_FLAVOR" = default ] || fragments+=("$here/kconfig/$KERNEL_FLAVOR.config")
+fi
 for f in "${fragments[@]}"; do [ -f "$f" ] || die "no config fragment $f for KERNEL_FLAVOR=$KERNEL_FLAVOR"; done
 
 llvm=$(flavor_llvm)
@@ -24,6 +31,8 @@ fi
 cache_key() {
 	{
 		ls "$BATCHPOKE_CACHE/src/linux-source-$KERNEL"/*.deb 2>/dev/null | xargs -r -n1 basename
+		[ "$KERNEL_FLAVOR" != distro ] ||
+			ls "$BATCHPOKE_CACHE/src/linux-config-$KERNEL"/*.deb 2>/dev/null | xargs -r -n1 basename
 		cat "${fragments[@]}"
 		rustc --version
 		echo "bindgen $BINDGEN_VERSION libclang $LIBCLANG_VERSION"
@@ -41,6 +50,7 @@ fi
 
 "$here/setup-toolchain.sh"
 tarball=$("$here/fetch-kernel-source.sh")
+[ "$KERNEL_FLAVOR" != distro ] || debian_config=$("$here/fetch-kernel-source.sh" --config)
 tree=$(tree_path)
 if [ -f "$tree/.batchpoke-built" ]; then
 	say "kernel $KERNEL ($KERNEL_FLAVOR) is cached: $tree"
@@ -61,8 +71,13 @@ mkdir -p "$work"
 say "unpacking $(basename "$tarball") into $work"
 tar -xf "$tarball" -C "$work" --strip-components=1
 
-say "configuring: tinyconfig + ${fragments[*]##*/}"
-kmake tinyconfig >/dev/null
+if [ "$KERNEL_FLAVOR" = distro ]; then
+	say "configuring: Debian's $(basename "$debian_config" .xz), no modules, + ${fragments[*]##*/}"
+	xzcat "$debian_config" | sed -E 's/^(CONFIG_[A-Za-z0-9_]+)=m$/# \1 is not set/' >"$work/.config"
+else
+	say "configuring: tinyconfig + ${fragments[*]##*/}"
+	kmake tinyconfig >/dev/null
+fi
 (cd "$work" && ./scripts/kconfig/merge_config.sh -m -O . .config "${fragments[@]}" >/dev/null)
 kmake olddefconfig >/dev/null
 

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Fetches Debian's linux-source-$KERNEL package into the cache and prints the
-# path of its source tarball. The system's apt configuration is never
+# path of its source tarball; with --config, Debian's linux-config-$KERNEL
+# (the distro flavor's base) and the path of its amd64 config. The system's apt configuration is never
 # changed: 7.3 comes from trixie-backports through a private apt state
 # directory whose sources point at the mirror the system already uses;
 # 6.12 is in the system's own lists.
@@ -10,10 +11,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 pkg=linux-source-$KERNEL
+tarball() { ls "$dir"/root/usr/src/linux-source-"$KERNEL".tar.* 2>/dev/null | head -n1; }
+if [ "${1:-}" = --config ]; then
+	pkg=linux-config-$KERNEL
+	tarball() { ls "$dir"/root/usr/src/linux-config-"$KERNEL"/config.amd64_none_amd64.xz 2>/dev/null; }
+fi
 dir=$BATCHPOKE_CACHE/src/$pkg
 mkdir -p "$dir"
-
-tarball() { ls "$dir"/root/usr/src/linux-source-"$KERNEL".tar.* 2>/dev/null | head -n1; }
 
 if [ -z "$(tarball)" ]; then
 	case $KERNEL in
@@ -44,6 +48,6 @@ if [ -z "$(tarball)" ]; then
 	(cd "$dir" && apt-get "${apt_opts[@]}" download -qq "$pkg")
 	deb=$(ls "$dir"/"$pkg"_*.deb | head -n1)
 	dpkg-deb -x "$deb" "$dir/root"
-	[ -n "$(tarball)" ] || die "$deb holds no source tarball"
+	[ -n "$(tarball)" ] || die "$deb holds no $( [ "$pkg" = "linux-source-$KERNEL" ] && echo source tarball || echo amd64 config)"
 fi
 tarball

@@ -83,7 +83,7 @@ expect_big_refused() {
 # flip KEY VALUE: sets a key through its enabled file.
 flip() { echo "$2" >"$KEYS/$1/enabled"; }
 
-ktap_plan $((73 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + MISTAKES_CASES + FUZZ_CASES + SKEYS_CASES + TRAP_CASES + TEXTPOKE_CASES + BENCHMOD_CASES))
+ktap_plan $((74 + COEXIST_CASES + LIFECYCLE_CASES + CCLIENT_CASES + MISTAKES_CASES + FUZZ_CASES + SKEYS_CASES + TRAP_CASES + TEXTPOKE_CASES + BENCHMOD_CASES))
 
 # --- loading --------------------------------------------------------------------
 if [ "$online" -ge 2 ]; then ktap_ok "smp_cpus_online_$online"; else ktap_fail smp_cpus_online "only $online CPU"; fi
@@ -358,7 +358,13 @@ if [ "$(counter timer_accounted)" -gt "$a0" ] && [ "$(counter worker_accounted)"
 else
 	ktap_fail demo_accounting_on_counts_in_timer_and_kthread "$(cat "$C" | tr '\n' ' ')"
 fi
+r0=$(stat_of sync_rounds)
 echo 'batchpoke_demo.accounting=0 batchpoke_demo.fast_path=0' >"$SYS/transaction"
+if [ "$(cat "$KEYS/batchpoke_demo.fast_path/enabled")" = 0 ] && [ $(($(stat_of sync_rounds) - r0)) = 1 ]; then
+	ktap_ok demo_client_transaction_1_round
+else
+	ktap_fail demo_client_transaction_1_round "rounds +$(($(stat_of sync_rounds) - r0))"
+fi
 s0=$(counter slow_path_events)
 sleep 1
 if [ "$(counter slow_path_events)" -gt "$s0" ]; then ktap_ok demo_fast_path_off_takes_slow_path; else ktap_fail demo_fast_path_off_takes_slow_path; fi
