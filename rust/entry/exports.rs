@@ -192,7 +192,7 @@ unsafe fn unregister<T>(
                 // Within the capacity just reserved: cannot fail.
                 let _ = sorted.push(id(key as usize), caller_sized());
             }
-            sorted.sort_unstable();
+            crate::pure::sort::sort(&mut sorted);
             Some(sorted)
         }
         Err(_) => None,

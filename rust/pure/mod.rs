@@ -13,6 +13,7 @@ pub mod pages;
 pub mod plan;
 pub mod search;
 pub mod site;
+pub mod sort;
 pub mod trap;
 pub mod txn;
 pub mod writer;

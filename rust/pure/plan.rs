@@ -145,7 +145,7 @@ impl Poke {
 /// conflicting or overlapping ones. Returns how many leading entries of
 /// `pokes` make up the prepared vector.
 pub fn prepare(pokes: &mut [Poke]) -> Result<usize, PlanError> {
-    pokes.sort_unstable_by_key(|p| p.addr);
+    super::sort::sort_by_key(pokes, |p| p.addr);
     let mut len = 0;
     for i in 0..pokes.len() {
         let poke = pokes[i];

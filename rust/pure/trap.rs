@@ -168,7 +168,7 @@ pub fn resolve(listed: Option<&TrapSite>, now: &Insn, active: Option<&Poke>) -> 
 
 /// Sorts a table of sites by address, for [`super::search::find`].
 pub fn sort(table: &mut [TrapSite]) {
-    table.sort_unstable_by_key(|site| site.addr);
+    super::sort::sort_by_key(table, |site| site.addr);
 }
 
 /// Whether every site of the sorted table `old` is also in the sorted

@@ -10,6 +10,8 @@ use core::ffi::CStr;
 use kernel::alloc::{KVVec, KVec};
 use kernel::prelude::*;
 
+use crate::pure::sort;
+
 use crate::engine::Engine;
 use crate::machine::module::{ModuleRef, Placement};
 use crate::machine::static_key::BatchpokeKeyLink;
@@ -224,7 +226,7 @@ impl Registry {
         for (position, entry) in new.iter().enumerate() {
             by_raw.push((entry.key.raw_address(), position), caller_sized())?;
         }
-        by_raw.sort_unstable();
+        sort::sort(&mut by_raw);
         // Static keys' counts and sites, and the link between a batchpoke
         // key and its sites, are stable under the text locks only.
         let locked = engine.lock_text();
@@ -306,7 +308,7 @@ impl Registry {
         };
         // By address: the new keys' ranges sorted by start must not
         // overlap each other, nor any registered key's.
-        order.sort_unstable_by_key(|&at| new[at].key.range().0);
+        sort::sort_by_key(&mut order, |&at| new[at].key.range().0);
         for pair in order.windows(2) {
             let (first, second) = (&new[pair[0]], &new[pair[1]]);
             if first.key.range().1 > second.key.range().0 {
@@ -339,7 +341,7 @@ impl Registry {
             }
         }
         // By name.
-        order.sort_unstable_by(|&a, &b| new[a].name().cmp(new[b].name()));
+        sort::sort_by(&mut order, |&a, &b| new[a].name().cmp(new[b].name()));
         for pair in order.windows(2) {
             if new[pair[0]].name() == new[pair[1]].name() {
                 pr_err!(

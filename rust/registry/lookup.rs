@@ -6,6 +6,8 @@
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
 
+use crate::pure::sort;
+
 use super::{caller_sized, positions, yield_every, KeyEntry, Registry, Status};
 
 /// Positions in [`Registry::entries`] of the keys that were live when it
@@ -50,8 +52,8 @@ impl Registry {
             }
         }
         let entries = &self.entries;
-        by_id.sort_unstable_by_key(|&at| entries.get(at).map(|e| e.key.id()));
-        by_name.sort_unstable_by(|&a, &b| {
+        sort::sort_by_key(&mut by_id, |&at| entries.get(at).map(|e| e.key.id()));
+        sort::sort_by(&mut by_name, |&a, &b| {
             let name = |at: usize| entries.get(at).map(|e| e.name());
             name(a).cmp(&name(b))
         });
@@ -117,7 +119,7 @@ impl Registry {
             return Ok(resolved);
         }
         let mut order = positions(wanted.len())?;
-        order.sort_unstable_by(|&a, &b| wanted[a].0.cmp(&wanted[b].0));
+        sort::sort_by(&mut order, |&a, &b| wanted[a].0.cmp(&wanted[b].0));
         let mut found = KVVec::with_capacity(wanted.len(), caller_sized())?;
         for _ in 0..wanted.len() {
             found.push(None, caller_sized())?;

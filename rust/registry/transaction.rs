@@ -5,6 +5,8 @@
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
 
+use crate::pure::sort;
+
 use crate::engine::{Applied, Engine, Strategy};
 use crate::machine::static_key::StaticChange;
 use crate::machine::text::TextPokes;
@@ -22,7 +24,7 @@ impl Registry {
         for &(index, _) in changes {
             indices.push(index, caller_sized())?;
         }
-        indices.sort_unstable();
+        sort::sort(&mut indices);
         if indices.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err(EINVAL);
         }

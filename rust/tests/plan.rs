@@ -501,3 +501,29 @@ fn a_batch_of_short_and_near_sites_writes_each_sites_own_bytes() {
         ]
     );
 }
+
+#[test]
+fn the_heapsort_sorts_every_order() {
+    use batchpoke_pure::sort::sort_by_key;
+    let mut seed = 0x1234_5678u64;
+    for len in (0..64).chain([255, 256, 1000, 4097]) {
+        let mut v: Vec<(u32, u32)> = (0..len)
+            .map(|i| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((seed >> 40) as u32 % (len as u32 / 2 + 1), i as u32)
+            })
+            .collect();
+        let mut want = v.clone();
+        want.sort_by_key(|x| x.0);
+        sort_by_key(&mut v, |x| x.0);
+        let keys: Vec<u32> = v.iter().map(|x| x.0).collect();
+        let want_keys: Vec<u32> = want.iter().map(|x| x.0).collect();
+        assert_eq!(keys, want_keys, "len {len}");
+        let mut got = v.clone();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "len {len}: not a permutation");
+    }
+}

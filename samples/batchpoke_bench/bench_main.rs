@@ -394,7 +394,15 @@ fn run(variant: Variant, keys: usize, sites: usize, reps: usize) -> Result<Outco
     }
     result?;
     let after = batchpoke_api::stats();
-    times.sort_unstable();
+    // Insertion sort (a run has at most a few dozen flips): `sort_unstable`
+    // brings panic paths objtool flags in Debian's config.
+    for i in 1..times.len() {
+        let mut j = i;
+        while j > 0 && times[j - 1] > times[j] {
+            times.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     let at = |q: usize| times.get((times.len() - 1) * q / 100).copied().unwrap_or(0);
     Ok(Outcome {
         flips: times.len(),
