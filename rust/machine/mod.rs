@@ -33,6 +33,17 @@
     clashing_extern_declarations
 )]
 pub(crate) mod bindings {
+    // The kernel's own bindings blocklist these and use Rust's types
+    // (`rust/bindings/lib.rs`); so does `scripts/gen-bindings.sh`. A config
+    // that reaches a struct with such a field (Debian's: `kvec`) needs
+    // them here too.
+    #[allow(non_camel_case_types, dead_code)]
+    type __kernel_size_t = usize;
+    #[allow(non_camel_case_types, dead_code)]
+    type __kernel_ssize_t = isize;
+    #[allow(non_camel_case_types, dead_code)]
+    type __kernel_ptrdiff_t = isize;
+
     include!("bindings_generated.rs");
 }
 

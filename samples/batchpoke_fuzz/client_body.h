@@ -25,7 +25,7 @@ static DEFINE_STATIC_KEY_FALSE(sk2);
 /* Mistakes: each has a site, so that only the rule it breaks refuses it. */
 enum { __batchpoke_initially_null_name = 0 };
 static struct batchpoke_key null_name;
-DEFINE_BATCHPOKE_KEY_FALSE(empty_name, "");
+DEFINE_BATCHPOKE_KEY_FALSE(nameless, ""); /* not empty_name: dcache.h has one */
 DEFINE_BATCHPOKE_KEY_FALSE(bad_chars, "bad name/");
 DEFINE_BATCHPOKE_KEY_FALSE(long_name,
 	"a_name_long_enough_that_module_dot_name_is_longer_than_the_96_bytes_a_sysfs_name_may_have_");
@@ -50,7 +50,7 @@ static noinline unsigned int probe_bp(unsigned int key)
 		return READ_ONCE(bp3.enabled) ? 3 : 0;
 	case FUZZ_BAD_PROBE:
 		return batchpoke_branch_unlikely(null_name) +
-		       batchpoke_branch_unlikely(empty_name) +
+		       batchpoke_branch_unlikely(nameless) +
 		       batchpoke_branch_unlikely(bad_chars) +
 		       batchpoke_branch_unlikely(long_name) +
 		       static_branch_unlikely(&ro_sk);
@@ -98,7 +98,7 @@ static struct fuzz_client client = {
 	.sk_name = { "sk0", "sk1", "sk2" },
 	.bad_bp = {
 		[FUZZ_BAD_NULL_NAME] = &null_name,
-		[FUZZ_BAD_EMPTY_NAME] = &empty_name,
+		[FUZZ_BAD_EMPTY_NAME] = &nameless,
 		[FUZZ_BAD_CHARS] = &bad_chars,
 		[FUZZ_BAD_LONG_NAME] = &long_name,
 		[FUZZ_BAD_RO_AFTER_INIT] = &ro_bp,

@@ -82,7 +82,7 @@ static int __init scale_init(void)
 		goto out;
 	}
 	for (i = 0; i < keys; i++) {
-		snprintf(scale_names[i], sizeof(scale_names[i]), "k%05x", i);
+		snprintf(scale_names[i], sizeof(scale_names[i]), "k%05x", i & 0xfffff); /* < MAX_SCALE_KEYS; the mask tells gcc */
 		scale_keys[i].name = scale_names[i];
 		list[i] = &scale_keys[i];
 		changes[i].key = &scale_keys[i];

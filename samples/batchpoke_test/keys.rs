@@ -142,6 +142,22 @@ multi_runner!(run_m0 M0, run_m1 M1, run_m2 M2, run_m3 M3, run_m4 M4, run_m5 M5, 
 // A site whose jump only changes the first byte (see `run_no_tail`).
 define_key!(pub(crate) NO_TAIL: c"no_tail" = false);
 
+/// The return of the hand-written functions below: through the return
+/// thunk where the kernel has one (objtool refuses a bare `ret` in a
+/// `MITIGATION_RETHUNK` build, such as Debian's).
+#[cfg(CONFIG_MITIGATION_RETHUNK)]
+macro_rules! asm_ret {
+    () => {
+        "jmp __x86_return_thunk"
+    };
+}
+#[cfg(not(CONFIG_MITIGATION_RETHUNK))]
+macro_rules! asm_ret {
+    () => {
+        "ret"
+    };
+}
+
 // A key whose site the tamper test changes behind batchpoke's back.
 define_key!(pub(crate) TAMPER: c"tamper" = false);
 runner!(run_tamper, |y, r| x4! { u!(TAMPER, y, r); });
@@ -163,12 +179,14 @@ core::arch::global_asm!(
     "endbr64",
     "6:",
     ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00",
+    "8:",
     "xor %eax, %eax",
-    "ret",
-    ".fill 0x441f - 3, 1, 0xcc",
+    asm_ret!(),
+    // Whatever the return's length (a thunk jump with RETHUNK).
+    ".fill 0x441f - (. - 8b), 1, 0xcc",
     "7:",
     "mov $1, %eax",
-    "ret",
+    asm_ret!(),
     ".size batchpoke_test_no_tail, . - batchpoke_test_no_tail",
     ".popsection",
     ".pushsection __jump_table, \"aw\"",
@@ -210,10 +228,10 @@ core::arch::global_asm!(
     "6:",
     ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00",
     "xor %eax, %eax",
-    "ret",
+    asm_ret!(),
     "7:",
     "mov $1, %eax",
-    "ret",
+    asm_ret!(),
     ".size batchpoke_test_page_x, . - batchpoke_test_page_x",
     ".popsection",
     ".pushsection __jump_table, \"aw\"",
