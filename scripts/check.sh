@@ -124,6 +124,13 @@ ktap_vm parallel --parallel --cpus 2 "${vm_args[@]}" -- './parallel.sh'
 # before transactions of static keys ended with a sync oopsed in every run.
 ktap_vm race --parallel --cpus 4 "${vm_args[@]}" -- "SKEYS_RACE_CYCLES=$race_cycles ./race.sh"
 ktap_vm race-single-threaded --cpus 4 "${vm_args[@]}" -- "SKEYS_RACE_CYCLES=$race_cycles ./race.sh"
+# The kernel's real text patchers (ftrace, preemption switches' static
+# calls, optprobes, its own static keys) looping while the concurrency
+# cases run: only the distro flavor builds them in.
+if [ "$KERNEL_FLAVOR" = distro ]; then
+	say "the kernel's text patchers beside batchpoke (multi-threaded TCG, 2 vCPUs)"
+	ktap_vm patchers --parallel --cpus 2 "${vm_args[@]}" -- './patchers.sh'
+fi
 
 # --- 3. harness self-test ---------------------------------------------------------
 # Each case is one VM run. A run expected to fail must fail with its
