@@ -573,29 +573,34 @@ fn without_the_table_a_late_int3_is_an_oops() {
     check_run(&sc, true, &run).unwrap();
 }
 
+/// A batch of `sc` on a machine whose handler table is built by `entry`
+/// for every site.
+fn with_table(
+    sc: &Scenario,
+    entry: impl Fn(&Spec) -> TrapSite,
+) -> Result<protocol_model::Run, String> {
+    simulate_on(
+        sc,
+        false,
+        |_| {},
+        |m| {
+            m.table = m.specs.iter().map(&entry).collect();
+            trap::sort(&mut m.table);
+        },
+    )
+}
+
 #[test]
 fn a_table_built_for_other_targets_is_caught() {
     // The table's jumps are not the ones in the text: a late int3 at a
     // jump site is not resolved (the bytes are neither of the table's
     // instructions for the site).
     let sc = mixed();
-    let e = match simulate_on(
-        &sc,
-        false,
-        |_| {},
-        |m| {
-            m.table = m
-                .specs
-                .iter()
-                .map(|s| {
-                    let mut site = s.site;
-                    site.target += 0x10;
-                    TrapSite::new(&site).unwrap()
-                })
-                .collect();
-            trap::sort(&mut m.table);
-        },
-    ) {
+    let e = match with_table(&sc, |s| {
+        let mut site = s.site;
+        site.target += 0x10;
+        TrapSite::new(&site).unwrap()
+    }) {
         Ok(_) => panic!("a wrong table passed"),
         Err(e) => e,
     };
@@ -634,19 +639,9 @@ fn a_table_of_one_form_misses_a_late_trap_after_a_conversion() {
     // kernel writes too (the kernel's form only), a late int3 after the
     // conversion meets `test` bytes it does not know.
     let sc = converting();
-    let e = match simulate_on(
-        &sc,
-        false,
-        |_| {},
-        |m| {
-            m.table = m
-                .specs
-                .iter()
-                .map(|s| TrapSite::written_by(&s.site, Writers::BatchpokeAndKernel).unwrap())
-                .collect();
-            trap::sort(&mut m.table);
-        },
-    ) {
+    let e = match with_table(&sc, |s| {
+        TrapSite::written_by(&s.site, Writers::BatchpokeAndKernel).unwrap()
+    }) {
         Ok(_) => panic!("a table of one form passed"),
         Err(e) => e,
     };
