@@ -5,10 +5,10 @@
  * (scripts/selftest/mistakes.sh) can check that batchpoke refuses each one
  * with its documented error and changes nothing.
  *
- * At load it registers two keys it keeps: the batchpoke key "going" and
- * the ordinary static key "going_sk" (one site each), and tries to
- * register, from init, keys that must be refused; what each call returned
- * is a read-only parameter (/sys/module/batchpoke_mistakes/parameters/;
+ * At load it registers three keys it keeps: the batchpoke keys "going"
+ * and "shared_bp" and the ordinary static key "going_sk" (one site each),
+ * and tries to register, from init, keys that must be refused; what each
+ * call returned is a read-only parameter (/sys/module/batchpoke_mistakes/parameters/;
  * misplace=0 skips these calls):
  *
  *   ro_sk_ret      DEFINE_STATIC_KEY_FALSE_RO() (__ro_after_init)
@@ -54,6 +54,36 @@ static DEFINE_STATIC_KEY_FALSE(going_sk);
 static noinline int probe_going(void)
 {
 	return batchpoke_branch_unlikely(going) + 2 * static_branch_unlikely(&going_sk);
+}
+
+/*
+ * One site with two __jump_table records: one of the batchpoke key
+ * shared_bp, as batchpoke_branch_unlikely() emits it, and one of the
+ * ordinary static key shared_sk. shared_bp is registered at load, so the
+ * site holds batchpoke's test form, which no ordinary static key's site
+ * may hold: registering shared_sk must be refused (case
+ * static_on_batchpoke_site).
+ */
+DEFINE_BATCHPOKE_KEY_FALSE(shared_bp, "shared_bp");
+static DEFINE_STATIC_KEY_FALSE(shared_sk);
+
+static noinline int probe_shared(void)
+{
+	asm goto("1:\n\t"
+		 ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+		 ".pushsection __jump_table, \"aw\"\n\t"
+		 ".balign 8\n\t"
+		 ".long 1b - .\n\t"
+		 ".long %l[l_yes] - .\n\t"
+		 ".quad %c0 - .\n\t"
+		 ".long 1b - .\n\t"
+		 ".long %l[l_yes] - .\n\t"
+		 ".quad %c1 - .\n\t"
+		 ".popsection\n\t"
+		 : : "i" (&shared_bp), "i" (&shared_sk) : : l_yes);
+	return 0;
+l_yes:
+	return 1;
 }
 
 /* --- keys in the wrong memory, registered from init ------------------- */
@@ -303,6 +333,15 @@ static int case_huge_apply_static(void)
 	return ret;
 }
 
+static int case_static_on_batchpoke_site(void)
+{
+	int ret = register_sk(&shared_sk.key, "shared_sk");
+
+	if (!ret)
+		unregister_sk(&shared_sk.key);
+	return ret;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(void);
@@ -317,6 +356,7 @@ static const struct {
 	{ "bp_twice", case_bp_twice },
 	{ "bp_again", case_bp_again },
 	{ "raw_as_static", case_raw_as_static },
+	{ "static_on_batchpoke_site", case_static_on_batchpoke_site },
 	{ "huge_register", case_huge_register },
 	{ "huge_register_static", case_huge_register_static },
 	{ "huge_apply", case_huge_apply },
@@ -386,7 +426,7 @@ static ssize_t release_store(struct kobject *kobj, struct kobj_attribute *attr, 
 
 static ssize_t probe_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%d %d\n", probe_going(), probe_ro());
+	return sysfs_emit(buf, "%d %d %d\n", probe_going(), probe_ro(), probe_shared());
 }
 
 static struct kobj_attribute mistake_attr = __ATTR_WO(mistake);
@@ -406,7 +446,7 @@ static const struct attribute_group mistakes_group = {
 
 static struct kobject *mistakes_kobj;
 
-static const struct batchpoke_key *const kept_keys[] = { &going };
+static const struct batchpoke_key *const kept_keys[] = { &going, &shared_bp };
 static struct static_key *const kept_static_keys[] = { &going_sk.key };
 
 /* Registers a key in the wrong memory; undoes a registration that was not refused. */
