@@ -21,6 +21,11 @@ else
 	fragments=("$here/kconfig/batchpoke.config")
 	[ "$KERNEL_FLAVOR" = default ] || fragments+=("$here/kconfig/$KERNEL_FLAVOR.config")
 fi
+# A flavor's fragment may take in another's (`# includes: NAME.config`):
+# one tree then serves both, and the including flavor's checks cover both.
+for inc in $(sed -n 's/^# includes: *//p' "${fragments[-1]}" 2>/dev/null); do
+	fragments+=("$here/kconfig/$inc")
+done
 for f in "${fragments[@]}"; do [ -f "$f" ] || die "no config fragment $f for KERNEL_FLAVOR=$KERNEL_FLAVOR"; done
 
 llvm=$(flavor_llvm)
