@@ -53,6 +53,27 @@ if [ "${1:-}" = --path ]; then
 	exit 0
 fi
 
+# A tree already built needs no lock (a tree of this flavor was built on
+# this machine, so the toolchain its key asks for is there).
+if ls "$BATCHPOKE_CACHE/kernels/linux-$KERNEL-$KERNEL_FLAVOR"-*/.batchpoke-built >/dev/null 2>&1; then
+	tree=$(tree_path 2>/dev/null) || tree=
+	if [ -n "$tree" ] && [ -f "$tree/.batchpoke-built" ]; then
+		"$here/setup-toolchain.sh"
+		say "kernel $KERNEL ($KERNEL_FLAVOR) is cached: $tree"
+		echo "$tree"
+		exit 0
+	fi
+fi
+# One builder at a time (`.ci/run` builds the next flavors' trees while the
+# first one's checks run): set-up, downloads and builds never overlap, and a
+# check whose tree is being built waits for it instead of starting over.
+mkdir -p "$BATCHPOKE_CACHE/kernels"
+exec 9>"$BATCHPOKE_CACHE/kernels/.build.lock"
+if ! flock -n 9; then
+	say "another kernel tree is being built; waiting for it (lock $BATCHPOKE_CACHE/kernels/.build.lock)"
+	flock 9
+fi
+
 "$here/setup-toolchain.sh"
 tarball=$("$here/fetch-kernel-source.sh")
 [ "$KERNEL_FLAVOR" != distro ] || debian_config=$("$here/fetch-kernel-source.sh" --config)
