@@ -73,8 +73,9 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$textpoke" "$top/scripts/perf/batchpok
 bpf=$BATCHPOKE_WORK/build/batchpoke-bpf
 gcc -static -O2 -Wall -Wextra -Werror -o "$bpf" "$top/scripts/bpf/batchpoke-bpf.c" ||
 	fail "build: scripts/bpf/batchpoke-bpf.c"
-# The selftest takes 3-4 minutes of guest time on the default flavor and
-# 10 on the debug flavor (KASAN under TCG); the limit only bounds a hang.
+# The selftest takes about 6 minutes of guest time on the default flavor
+# and 16-24 on the debug flavor (KASAN and kCFI under TCG, the longer beside
+# a tree being built); the limit only bounds a hang.
 vm_args=(--timeout 2400)
 # The other flavors turn every WARN into a panic, so none can go unseen.
 [ "$KERNEL_FLAVOR" = default ] || vm_args+=(--append panic_on_warn=1)

@@ -264,19 +264,21 @@ fi
 # task once a budget of bytes is spent: sweeping the budget makes each
 # allocation on the path of a 512-site flip fail in turn. Each attempt must
 # either apply or fail with ENOMEM and change nothing (site bytes included).
+# Once 8 budgets in a row applied, every allocation of the path fits in the
+# budget and larger budgets inject nothing, so the sweep ends there.
 FS=/sys/kernel/debug/failslab
 if [ -d "$FS" ]; then
 	echo Y >"$FS/task-filter"; echo N >"$FS/ignore-gfp-wait"; echo 100 >"$FS/probability"
 	echo 1 >"$FS/interval"; echo -1 >"$FS/times"; echo 0 >"$FS/verbose"
-	fi_failed=0 fi_applied=0 fi_msg= budget=0
-	while [ $budget -le 32768 ] && [ -z "$fi_msg" ]; do
+	fi_failed=0 fi_applied=0 fi_msg= budget=0 fi_applied_in_row=0
+	while [ $budget -le 32768 ] && [ -z "$fi_msg" ] && [ $fi_applied_in_row -lt 8 ]; do
 		echo $budget >"$FS/space"
 		# `refused` may grow by one: the failure may hit before or inside batchpoke.
 		before=$(snapshot) r0=$(stat_of refused)
 		err=$(sh -c "echo 1 >/proc/self/make-it-fail; echo 1 >$KEYS/batchpoke.demo_d/enabled" 2>&1)
 		got=$(errno_of "$err")
 		if [ "$(cat "$KEYS/batchpoke.demo_d/enabled")" = 1 ]; then
-			fi_applied=$((fi_applied + 1))
+			fi_applied=$((fi_applied + 1)) fi_applied_in_row=$((fi_applied_in_row + 1))
 			flip batchpoke.demo_d 0
 		elif [ "$got" != ENOMEM ]; then
 			fi_msg="budget $budget: $got ($err)"
@@ -285,12 +287,12 @@ if [ -d "$FS" ]; then
 		elif [ $(($(stat_of refused) - r0)) -gt 1 ]; then
 			fi_msg="budget $budget: one failed write counted $(($(stat_of refused) - r0)) refusals"
 		else
-			fi_failed=$((fi_failed + 1))
+			fi_failed=$((fi_failed + 1)) fi_applied_in_row=0
 		fi
 		budget=$((budget + 256))
 	done
 	echo 0 >"$FS/probability"
-	ktap_diag "allocation failures: $fi_failed attempts failed cleanly, $fi_applied applied"
+	ktap_diag "allocation failures: $fi_failed attempts failed cleanly, $fi_applied applied (budgets 0 to $((budget - 256)) bytes)"
 	if [ -z "$fi_msg" ] && [ $fi_failed -gt 0 ] && [ $fi_applied -gt 0 ]; then
 		ktap_ok alloc_failure_in_transaction_changes_nothing
 	else
