@@ -43,6 +43,16 @@ impl Site {
         )
     }
 
+    /// Whether the site's jump reaches its target: within rel8 for a
+    /// short site, rel32 for a near one. Every instruction of the site
+    /// but the NOP encodes that displacement (the tail-constant form
+    /// too), so a site that does not reach can never be flipped. objtool
+    /// only shortens a jump that reaches; a hand-written `__jump_table`
+    /// record may not.
+    pub fn reaches_target(&self) -> bool {
+        insn::encode_jmp(self.addr, self.target, self.width).is_some()
+    }
+
     /// The same site, falling through in `form`.
     pub fn in_form(&self, form: Form) -> Site {
         Site { form, ..*self }

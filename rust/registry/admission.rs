@@ -258,6 +258,16 @@ impl Registry {
                 );
                 return Err(EINVAL);
             };
+            if !site.reaches_target() {
+                pr_err!(
+                    "site {:#x} of key {:?} cannot jump to its target {:#x}: out of a {}-byte jump's reach, so no flip could encode it\n",
+                    site.addr,
+                    entry.c_name(),
+                    site.target,
+                    site.width.len()
+                );
+                return Err(ERANGE);
+            }
             if site.form == Form::TailConstant && matches!(entry.key, KeyRef::Static(_)) {
                 pr_err!(
                     "site {:#x} of static key {:?} holds batchpoke's form of a batchpoke key's site: not a static key's\n",

@@ -31,6 +31,8 @@
  *   pointer;
  * - a key's name: not NULL, not empty, ``[A-Za-z0-9_.-]``, and
  *   ``<module>.<name>`` at most 96 bytes: -EINVAL;
+ * - a site's jump must reach its target (within rel8 for a two-byte
+ *   site, as objtool only shortens a jump that does): -ERANGE;
  * - a key is registered once: the same key (by address, whatever its
  *   kind or the name given; a batchpoke key's ``raw`` counts as the key)
  *   registered already or listed twice in one call, or a name taken:
@@ -241,7 +243,8 @@ struct batchpoke_stats {
  * NULL @keys with a non-zero @count, a NULL @owner, a key outside
  * @owner's memory (or misaligned), a NULL, empty, too long or bad name, a
  * site outside @owner's core text (init text included) or holding
- * unexpected bytes; -EFAULT for a key in @owner's memory but not in its
+ * unexpected bytes; -ERANGE for a site whose jump cannot reach its
+ * target; -EFAULT for a key in @owner's memory but not in its
  * core writable data (const, __ro_after_init, __initdata); -EEXIST for a
  * key registered already (under any name, as either kind) or listed
  * twice, or a name taken; -EXDEV for a key other modules branch on (the
@@ -281,8 +284,8 @@ void batchpoke_unregister_keys(struct module *owner, const struct batchpoke_key 
  * @count or a key listed twice; -E2BIG for a @count above
  * BATCHPOKE_MAX_KEYS or more than BATCHPOKE_MAX_SITES sites to change;
  * -ENOENT for a key that is not registered (as a batchpoke key); -EIO if
- * a site does not hold what batchpoke left there; -ERANGE for a jump
- * target out of rel32 range; -ENOMEM; -ENODEV while batchpoke shuts down.
+ * a site does not hold what batchpoke left there; -ENOMEM; -ENODEV while
+ * batchpoke shuts down.
  */
 int batchpoke_apply(const struct batchpoke_change *changes, size_t count, u32 flags,
 		    struct batchpoke_report *report);
@@ -349,7 +352,8 @@ struct batchpoke_static_change {
  * whose count is above 1 (static_key_slow_inc() users); -EINVAL for a
  * NULL, empty, too long or bad name, a site outside @owner's core text
  * (init text included) or not holding the instruction for the key's
- * state, NULL @keys with a non-zero @count or a NULL @owner; -EEXIST for
+ * state, NULL @keys with a non-zero @count or a NULL @owner; -ERANGE for
+ * a site whose jump cannot reach its target; -EEXIST for
  * a key registered already (under any name, as either kind: one
  * ``struct static_key`` has one set of sites) or listed twice, or a name
  * taken; -ENODEV if @owner is going away or batchpoke is shutting down;
