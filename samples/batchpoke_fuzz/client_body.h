@@ -32,6 +32,35 @@ DEFINE_BATCHPOKE_KEY_FALSE(long_name,
 static struct batchpoke_key ro_bp __ro_after_init = { .name = "ro_bp" };
 static const struct batchpoke_key const_bp = { .name = "const_bp" };
 static DEFINE_STATIC_KEY_FALSE_RO(ro_sk);
+DEFINE_BATCHPOKE_KEY_FALSE(far_bp, "far_bp");
+static DEFINE_STATIC_KEY_FALSE(far_sk);
+
+/*
+ * One short site (66 90) of far_bp and one of far_sk, each recorded with
+ * a jump target 200 bytes on, which no rel8 reaches: neither key could
+ * ever be flipped, so registering either is refused. Runs as two NOPs
+ * and the padding.
+ */
+static noinline unsigned int probe_far(void)
+{
+	asm volatile("1:\n\t"
+		     ".byte 0x66, 0x90\n\t"
+		     "2:\n\t"
+		     ".byte 0x66, 0x90\n\t"
+		     ".skip 200, 0x90\n\t"
+		     "3:\n\t"
+		     ".pushsection __jump_table, \"aw\"\n\t"
+		     ".balign 8\n\t"
+		     ".long 1b - .\n\t"
+		     ".long 3b - .\n\t"
+		     ".quad %c0 - .\n\t"
+		     ".long 2b - .\n\t"
+		     ".long 3b - .\n\t"
+		     ".quad %c1 - .\n\t"
+		     ".popsection\n\t"
+		     : : "i" (&far_bp), "i" (&far_sk));
+	return 0;
+}
 
 static bool forget;
 module_param(forget, bool, 0444);
@@ -53,7 +82,8 @@ static noinline unsigned int probe_bp(unsigned int key)
 		       batchpoke_branch_unlikely(nameless) +
 		       batchpoke_branch_unlikely(bad_chars) +
 		       batchpoke_branch_unlikely(long_name) +
-		       static_branch_unlikely(&ro_sk);
+		       static_branch_unlikely(&ro_sk) +
+		       probe_far();
 	}
 	return ~0U;
 }
@@ -103,8 +133,10 @@ static struct fuzz_client client = {
 		[FUZZ_BAD_LONG_NAME] = &long_name,
 		[FUZZ_BAD_RO_AFTER_INIT] = &ro_bp,
 		[FUZZ_BAD_CONST] = &const_bp,
+		[FUZZ_BAD_FAR_TARGET] = &far_bp,
 	},
 	.ro_sk = &ro_sk.key,
+	.far_sk = &far_sk.key,
 	.register_keys = register_keys,
 	.unregister_keys = unregister_keys,
 	.register_static = register_static,

@@ -66,7 +66,7 @@ static bool model_state(struct fuzz_slot *slot, const struct static_key *key, bo
 	for (i = 0; i < FUZZ_BAD_BP_COUNT; i++)
 		if (key == &client->bad_bp[i]->raw)
 			return false;
-	if (key == client->ro_sk)
+	if (key == client->ro_sk || key == client->far_sk)
 		return false;
 	*known = false;
 	return false;

@@ -27,6 +27,7 @@ enum fuzz_bad_bp {
 	FUZZ_BAD_LONG_NAME,	/* <module>.<name> over 96 bytes: EINVAL */
 	FUZZ_BAD_RO_AFTER_INIT,	/* __ro_after_init: EFAULT */
 	FUZZ_BAD_CONST,		/* const: EFAULT */
+	FUZZ_BAD_FAR_TARGET,	/* a short site whose target no rel8 reaches: ERANGE */
 	FUZZ_BAD_BP_COUNT,
 };
 
@@ -39,6 +40,8 @@ struct fuzz_client {
 	const struct batchpoke_key *bad_bp[FUZZ_BAD_BP_COUNT];
 	/* DEFINE_STATIC_KEY_FALSE_RO(): EFAULT. */
 	struct static_key *ro_sk;
+	/* A short site whose target no rel8 reaches: ERANGE. */
+	struct static_key *far_sk;
 
 	int (*register_keys)(const struct batchpoke_key *const *keys, size_t count);
 	void (*unregister_keys)(const struct batchpoke_key *const *keys, size_t count);

@@ -8,12 +8,14 @@
  *
  * The catalogue (batchpoke.h, "Every input is checked where it crosses"):
  * NULL, empty, bad and too long names (EINVAL); __ro_after_init and const
- * keys (EFAULT); another module's ordinary static key (EPERM) or batchpoke
- * key (EINVAL); a key listed twice or registered already, under another
- * name or as the other kind, and a name taken (EEXIST); counts of 2^19
- * (E2BIG) and NULL arrays (EINVAL); unknown flags (EINVAL); keys not
- * registered, or as the other kind (ENOENT); a key twice in a transaction
- * (EINVAL); counted static keys (EBUSY); malformed sysfs requests (EINVAL).
+ * keys (EFAULT); a short site whose jump target no rel8 reaches, of
+ * either kind of key (ERANGE); another module's ordinary static key
+ * (EPERM) or batchpoke key (EINVAL); a key listed twice or registered
+ * already, under another name or as the other kind, and a name taken
+ * (EEXIST); counts of 2^19 (E2BIG) and NULL arrays (EINVAL); unknown
+ * flags (EINVAL); keys not registered, or as the other kind (ENOENT); a
+ * key twice in a transaction (EINVAL); counted static keys (EBUSY);
+ * malformed sysfs requests (EINVAL).
  */
 #include <linux/err.h>
 #include <linux/file.h>
@@ -217,6 +219,19 @@ static int step_apply(struct fuzz_run *run, bool sk)
 	return 0;
 }
 
+/* What registering the refused batchpoke key @bad returns. */
+static u64 bad_bp_error(int bad)
+{
+	switch (bad) {
+	case FUZZ_BAD_RO_AFTER_INIT:
+	case FUZZ_BAD_CONST:
+		return ERR(EFAULT);
+	case FUZZ_BAD_FAR_TARGET:
+		return ERR(ERANGE);
+	}
+	return ERR(EINVAL);
+}
+
 /* Registers 1-3 of a client's batchpoke keys, perhaps with one mistake. */
 static int step_register(struct fuzz_run *run, int slot)
 {
@@ -240,8 +255,7 @@ static int step_register(struct fuzz_run *run, int slot)
 	if (mistake == 0) {
 		bad = fuzz_below(run, FUZZ_BAD_BP_COUNT);
 		keys[count++] = client->bad_bp[bad];
-		errors |= bad == FUZZ_BAD_RO_AFTER_INIT || bad == FUZZ_BAD_CONST ? ERR(EFAULT) :
-										   ERR(EINVAL);
+		errors |= bad_bp_error(bad);
 	} else if (mistake == 1 && other >= 0) {
 		keys[count++] = fuzz_slots[other].client->bp[fuzz_below(run, FUZZ_BP_KEYS)];
 		errors |= ERR(EINVAL);
@@ -336,6 +350,10 @@ static int step_register_static(struct fuzz_run *run, int slot)
 		break;
 	case 9:
 		errors = ERR(EINVAL);
+		break;
+	case 10:
+		keys[count++] = (struct batchpoke_static_key){ client->far_sk, "far_sk" };
+		errors |= ERR(ERANGE);
 		break;
 	}
 	ret = client->register_static(mistake == 9 ? NULL : keys, count);

@@ -86,6 +86,39 @@ l_yes:
 	return 1;
 }
 
+/*
+ * Two short sites (66 90, the two-byte NOP objtool leaves where a jump
+ * reaches in a rel8) whose records give a jump target 200 bytes on, which
+ * no rel8 reaches: neither could ever be flipped, and the kernel's own
+ * static_key_enable() would BUG building the jump. One is far_bp's, one
+ * far_sk's; registering either must be refused (cases
+ * short_site_far_target and static_short_site_far_target). The target is
+ * the end of the padding: the sites are never patched to jump.
+ */
+DEFINE_BATCHPOKE_KEY_FALSE(far_bp, "far_bp");
+static DEFINE_STATIC_KEY_FALSE(far_sk);
+
+static noinline int probe_far(void)
+{
+	asm volatile("1:\n\t"
+		     ".byte 0x66, 0x90\n\t"
+		     "2:\n\t"
+		     ".byte 0x66, 0x90\n\t"
+		     ".skip 200, 0x90\n\t"
+		     "3:\n\t"
+		     ".pushsection __jump_table, \"aw\"\n\t"
+		     ".balign 8\n\t"
+		     ".long 1b - .\n\t"
+		     ".long 3b - .\n\t"
+		     ".quad %c0 - .\n\t"
+		     ".long 2b - .\n\t"
+		     ".long 3b - .\n\t"
+		     ".quad %c1 - .\n\t"
+		     ".popsection\n\t"
+		     : : "i" (&far_bp), "i" (&far_sk));
+	return 0;
+}
+
 /* --- keys in the wrong memory, registered from init ------------------- */
 static DEFINE_STATIC_KEY_FALSE_RO(ro_sk);
 static struct batchpoke_key ro_bp __ro_after_init = { .name = "ro_bp" };
@@ -333,6 +366,24 @@ static int case_huge_apply_static(void)
 	return ret;
 }
 
+static int case_short_site_far_target(void)
+{
+	int ret = register_bp(&far_bp);
+
+	if (!ret)
+		unregister_bp(&far_bp);
+	return ret;
+}
+
+static int case_static_short_site_far_target(void)
+{
+	int ret = register_sk(&far_sk.key, "far_sk");
+
+	if (!ret)
+		unregister_sk(&far_sk.key);
+	return ret;
+}
+
 static int case_static_on_batchpoke_site(void)
 {
 	int ret = register_sk(&shared_sk.key, "shared_sk");
@@ -357,6 +408,8 @@ static const struct {
 	{ "bp_again", case_bp_again },
 	{ "raw_as_static", case_raw_as_static },
 	{ "static_on_batchpoke_site", case_static_on_batchpoke_site },
+	{ "short_site_far_target", case_short_site_far_target },
+	{ "static_short_site_far_target", case_static_short_site_far_target },
 	{ "huge_register", case_huge_register },
 	{ "huge_register_static", case_huge_register_static },
 	{ "huge_apply", case_huge_apply },
@@ -426,7 +479,8 @@ static ssize_t release_store(struct kobject *kobj, struct kobj_attribute *attr, 
 
 static ssize_t probe_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%d %d %d\n", probe_going(), probe_ro(), probe_shared());
+	return sysfs_emit(buf, "%d %d %d %d\n", probe_going(), probe_ro(), probe_shared(),
+			  probe_far());
 }
 
 static struct kobj_attribute mistake_attr = __ATTR_WO(mistake);

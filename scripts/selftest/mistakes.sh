@@ -8,7 +8,7 @@
 # mistakes_cases with batchpoke loaded and counts MISTAKES_CASES in its
 # plan (uses its SYS, KEYS, MODDIR, snapshot, klog_clear, errno_of,
 # ktap.sh and measure.sh). Leaves the sample unloaded.
-MISTAKES_CASES=19
+MISTAKES_CASES=20
 MK=/sys/kernel/batchpoke_mistakes
 MK_PARAMS=/sys/module/batchpoke_mistakes/parameters
 MK_SPLAT='Oops|BUG|WARNING|Call Trace|page allocation failure|KASAN|general protection'
@@ -25,6 +25,7 @@ mk_errno() {
 	-17) echo EEXIST ;;
 	-19) echo ENODEV ;;
 	-22) echo EINVAL ;;
+	-34) echo ERANGE ;;
 	*) echo "ret($1)" ;;
 	esac
 }
@@ -102,7 +103,7 @@ mk_going() {
 	wait $rm_pid
 	rc=$?
 	if [ "$state" = going ] && [ "$e1 $e2 $e3" = "ENODEV ENODEV ENODEV" ] && [ "$before" = "$after" ] &&
-		[ "$r" = 3 ] && [ "$probe0" = "0 0 0" ] && [ "$probe1" = "0 0 0" ]; then
+		[ "$r" = 3 ] && [ "$probe0" = "0 0 0 0" ] && [ "$probe1" = "0 0 0 0" ]; then
 		ktap_ok going_owner_sysfs_flip_enodev
 	else
 		ktap_fail going_owner_sysfs_flip_enodev "state=$state errnos: $e1 $e2 $e3, refused +$r, probe $probe0 -> $probe1, changed: $([ "$before" = "$after" ] && echo no || echo "'$before' -> '$after'")"
@@ -151,6 +152,9 @@ mistakes_cases() {
 	# site holds batchpoke's test form (a9 rel32), which the kernel's
 	# static_key_enable() would neither expect nor restore.
 	mk_expect static_key_at_a_batchpoke_site_einval EINVAL 0 static_on_batchpoke_site
+	# A short site whose recorded jump target no rel8 reaches: it could
+	# never be flipped (the kernel's static_key_enable() would BUG).
+	mk_expect short_site_far_target_erange ERANGE 0 short_site_far_target static_short_site_far_target
 	# Counts of 2^19 with valid arrays: E2BIG before anything is
 	# allocated (no page allocator WARNING); a refused apply is counted.
 	mk_expect count_2_19_register_e2big_no_warning E2BIG 0 huge_register huge_register_static
