@@ -74,9 +74,10 @@ bpf=$BATCHPOKE_WORK/build/batchpoke-bpf
 gcc -static -O2 -Wall -Wextra -Werror -o "$bpf" "$top/scripts/bpf/batchpoke-bpf.c" ||
 	fail "build: scripts/bpf/batchpoke-bpf.c"
 # The selftest takes about 6 minutes of guest time on the default flavor
-# and 16-24 on the debug flavor (KASAN and kCFI under TCG, the longer beside
-# a tree being built); the limit only bounds a hang.
-vm_args=(--timeout 2400)
+# and 18-30 on the debug flavor (KASAN and kCFI under TCG), more beside a
+# tree being built or the other lane of .ci/run; the limit only bounds a
+# hang.
+vm_args=(--timeout 3600)
 # The other flavors turn every WARN into a panic, so none can go unseen.
 [ "$KERNEL_FLAVOR" = default ] || vm_args+=(--append panic_on_warn=1)
 # Cycles of the static-key race (skeys.sh, race.sh): 40 oopsed 4 runs of 4

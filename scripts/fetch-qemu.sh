@@ -14,6 +14,10 @@ set -euo pipefail
 suite=bookworm-backports
 pkgs=(qemu-system-x86 qemu-system-common qemu-system-data)
 top=$BATCHPOKE_CACHE/qemu
+# Two checkouts (or .ci/run's two lanes) may ask at once: one fetches.
+mkdir -p "$top"
+exec 8>"$top/.fetch.lock"
+flock 8
 # The newest build fetched so far, if any.
 bin=$(ls -d "$top"/*/root/usr/bin/qemu-system-x86_64 2>/dev/null | sort -V | tail -n1 || true)
 
