@@ -64,9 +64,10 @@ if ls "$BATCHPOKE_CACHE/kernels/linux-$KERNEL-$KERNEL_FLAVOR"-*/.batchpoke-built
 		exit 0
 	fi
 fi
-# One builder at a time (`.ci/run` builds the next flavors' trees while the
-# first one's checks run): set-up, downloads and builds never overlap, and a
-# check whose tree is being built waits for it instead of starting over.
+# One builder at a time (`.ci/run`'s two lanes each build the trees they
+# need while the other runs checks): set-up, downloads and builds never
+# overlap, and a check whose tree is being built waits for it instead of
+# starting over.
 mkdir -p "$BATCHPOKE_CACHE/kernels"
 exec 9>"$BATCHPOKE_CACHE/kernels/.build.lock"
 if ! flock -n 9; then

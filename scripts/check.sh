@@ -85,6 +85,16 @@ vm_args=(--timeout 3600)
 # about ten times slower, so the debug flavor runs fewer.
 race_cycles=40
 [ "$KERNEL_FLAVOR" = debug ] && race_cycles=10
+# The debug selftest is the longest stage of .ci/run (28 minutes alone
+# here, more beside a tree being built). KASAN checks every access of a
+# path each time it runs, so there it spends its repetitions on the race
+# written for it, batchpoke unloaded while modules come and go (200 cycles
+# there, 100 elsewhere: lifecycle.sh), and runs the general load/unload
+# stress for 60 cycles (3 batchpoke reloads) and the API fuzzer for 10 runs
+# of 500 steps (every documented refusal is still drawn about 9 times or
+# more); the other flavors run 200 cycles and 20 runs.
+selftest_env="SKEYS_RACE_CYCLES=$race_cycles"
+[ "$KERNEL_FLAVOR" = debug ] && selftest_env="$selftest_env LIFECYCLES=60 API_FUZZ_ROUNDS=10"
 # ktap_vm NAME VM-RUN-ARGS... -- GUEST-COMMAND: one VM run whose guest
 # prints KTAP; every result line counts, a failed run without a failed case
 # is one failure. Guest-script KTAP lines are the unprefixed ones (kernel
@@ -115,7 +125,7 @@ ktap_vm() {
 		sed -n '/what matched, how often:/,/the first one/p' "$verdict" | head -n 12
 	fi
 }
-ktap_vm selftest --cpus "$cpus" --extra "$fuzz" --extra "$int3" --extra "$textpoke" "${vm_args[@]}" -- "SKEYS_RACE_CYCLES=$race_cycles ./batchpoke.sh"
+ktap_vm selftest --cpus "$cpus" --extra "$fuzz" --extra "$int3" --extra "$textpoke" "${vm_args[@]}" -- "$selftest_env ./batchpoke.sh"
 
 # --- 2b. true parallelism ----------------------------------------------------------
 # The concurrency cases again, on 2 vCPUs that really run at the same time
