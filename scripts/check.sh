@@ -91,8 +91,8 @@ race_cycles=40
 # written for it, batchpoke unloaded while modules come and go (200 cycles
 # there, 100 elsewhere: lifecycle.sh), and runs the general load/unload
 # stress for 60 cycles (3 batchpoke reloads) and the API fuzzer for 10 runs
-# of 500 steps (every documented refusal is still drawn about 9 times or
-# more); the other flavors run 200 cycles and 20 runs.
+# of 500 steps (the rarest documented refusals, ERANGE and EPERM, came 7
+# and 11 times in such a run); the other flavors run 200 cycles and 20 runs.
 selftest_env="SKEYS_RACE_CYCLES=$race_cycles"
 [ "$KERNEL_FLAVOR" = debug ] && selftest_env="$selftest_env LIFECYCLES=60 API_FUZZ_ROUNDS=10"
 # ktap_vm NAME VM-RUN-ARGS... -- GUEST-COMMAND: one VM run whose guest
